@@ -1,0 +1,34 @@
+//! Printers shared by the commands: findings on stderr, JSON documents on stdout.
+
+
+use serde::Serialize;
+
+use super::{Context, Failure};
+use crate::env::Env;
+use crate::report::Finding;
+
+/// Prints findings as `warning: SUBJECT: MESSAGE` lines on stderr, unless `-q`.
+pub fn print_findings(env: &mut dyn Env, ctx: &Context, findings: &[Finding]) {
+    if ctx.quiet {
+        return;
+    }
+    let err = env.stderr();
+    for f in findings {
+        let _ = writeln!(err, "{}: {}: {}", f.severity.as_str(), f.subject, f.message);
+    }
+}
+
+/// Writes one JSON document and a newline on stdout.
+pub fn print_json<T: Serialize>(env: &mut dyn Env, doc: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(doc)
+        .map_err(|e| Failure::input(anyhow::anyhow!("cannot encode JSON: {e}")))?;
+    write_stdout(env, &format!("{text}\n"))
+}
+
+/// Writes text on stdout; a closed pipe or full disk is reported, not ignored.
+pub fn write_stdout(env: &mut dyn Env, text: &str) -> Result<(), Failure> {
+    let out = env.stdout();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::input(anyhow::anyhow!("cannot write to standard output: {e}")))
+}

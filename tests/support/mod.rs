@@ -1,0 +1,5 @@
+//! Helpers shared by the integration tests. Each test file declares `mod support;` and uses
+//! what it needs, so items unused by one file are expected.
+#![allow(dead_code)]
+
+pub mod mail_servers;
