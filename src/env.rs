@@ -92,10 +92,7 @@ impl Env for RealEnv {
 pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<Connection> {
     let bare = host.trim_start_matches('[').trim_end_matches(']');
     let addrs: Vec<SocketAddr> = (bare, port).to_socket_addrs()?.collect();
-    let mut last = io::Error::new(
-        io::ErrorKind::NotFound,
-        format!("{host} has no address"),
-    );
+    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
     for addr in addrs {
         match TcpStream::connect_timeout(&addr, timeout) {
             Ok(tcp) => {

@@ -35,7 +35,11 @@ pub struct Finding {
 }
 
 impl Finding {
-    pub fn warning(code: &'static str, subject: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn warning(
+        code: &'static str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             code,
             severity: Severity::Warning,
@@ -44,7 +48,11 @@ impl Finding {
         }
     }
 
-    pub fn error(code: &'static str, subject: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        subject: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Finding {
             code,
             severity: Severity::Error,
@@ -59,7 +67,8 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 /// Formats Unix seconds as RFC 3339 in UTC (`2026-12-01T19:17:25Z`).
 pub fn format_time(unix: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
     time::OffsetDateTime::from_unix_timestamp(unix)
         .ok()
         .and_then(|t| t.format(&format).ok())

@@ -133,7 +133,6 @@ where
     }
 }
 
-
 fn context(global: &Global, env: &dyn Env) -> Result<Context, Failure> {
     let now = match &global.now {
         Some(text) => crate::report::parse_time(text).ok_or_else(|| {

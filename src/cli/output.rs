@@ -1,6 +1,5 @@
 //! Printers shared by the commands: findings on stderr, JSON documents on stdout.
 
-
 use serde::Serialize;
 
 use super::{Context, Failure};

@@ -111,17 +111,24 @@ fn parse_param_sets(args: &TlsaArgs) -> Result<Vec<ParamSet>, Failure> {
             sets
         }
         None => {
-            let field = |v: &Option<String>, flag: &str| v.as_ref().map(|s| (s.clone(), flag.to_string()));
+            let field =
+                |v: &Option<String>, flag: &str| v.as_ref().map(|s| (s.clone(), flag.to_string()));
             let usage: Usage = match field(&args.usage, "-u") {
-                Some((s, f)) => s.parse().map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
+                Some((s, f)) => s
+                    .parse()
+                    .map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
                 None => Usage::DaneEe,
             };
             let selector: Selector = match field(&args.selector, "-s") {
-                Some((s, f)) => s.parse().map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
+                Some((s, f)) => s
+                    .parse()
+                    .map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
                 None => Selector::Spki,
             };
             let matching: Matching = match field(&args.matching, "-m") {
-                Some((s, f)) => s.parse().map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
+                Some((s, f)) => s
+                    .parse()
+                    .map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
                 None => Matching::Sha256,
             };
             vec![ParamSet::new(usage, selector, matching)]
@@ -151,7 +158,10 @@ fn split_server(text: &str) -> Result<(String, Option<u16>), Failure> {
     if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ]"))?;
         let port = match after.strip_prefix(':') {
-            Some(p) => Some(p.parse().map_err(|_| bad("the port is not a number from 1 to 65535"))?),
+            Some(p) => Some(
+                p.parse()
+                    .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
+            ),
             None if after.is_empty() => None,
             None => return Err(bad("expected :PORT after ]")),
         };
@@ -185,10 +195,10 @@ fn read_inputs(args: &TlsaArgs, env: &mut dyn Env) -> Result<Vec<Input>, Failure
     for name in &args.inputs {
         let bytes = if name == "-" {
             if stdin.is_none() {
-                stdin = Some(
-                    env.read_stdin()
-                        .map_err(|e| Failure::input(anyhow!("-: cannot read standard input: {e}")))?,
-                );
+                stdin =
+                    Some(env.read_stdin().map_err(|e| {
+                        Failure::input(anyhow!("-: cannot read standard input: {e}"))
+                    })?);
             }
             stdin.clone().unwrap_or_default()
         } else {
@@ -215,9 +225,9 @@ fn fetch_server(
     };
     let (host, port) = split_server(server)?;
     let starttls = match &args.starttls {
-        Some(s) => s
-            .parse::<Starttls>()
-            .map_err(|_| Failure::input(anyhow!("--starttls {s}: expected smtp, imap, pop3 or none")))?,
+        Some(s) => s.parse::<Starttls>().map_err(|_| {
+            Failure::input(anyhow!("--starttls {s}: expected smtp, imap, pop3 or none"))
+        })?,
         None => Starttls::default_for_port(port.unwrap_or(25)),
     };
     let port = port.unwrap_or(match starttls {
@@ -373,7 +383,11 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
         Format::Json => print_json(env, &JsonReport::new(&report))?,
         Format::Rdata => {
             print_findings(env, ctx, &report.findings);
-            let text: String = report.records.iter().map(|r| format!("{}\n", r.rdata)).collect();
+            let text: String = report
+                .records
+                .iter()
+                .map(|r| format!("{}\n", r.rdata))
+                .collect();
             write_stdout(env, &text)?;
         }
         Format::Zone => {
@@ -388,7 +402,9 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
             let zone_name = match &args.zone {
                 Some(z) => normalise_zone(z),
                 None => parent_zone(host.as_deref().unwrap_or_default()).ok_or_else(|| {
-                    Failure::input(anyhow!("-o knotc: cannot tell the zone of {host:?}; give --zone"))
+                    Failure::input(anyhow!(
+                        "-o knotc: cannot tell the zone of {host:?}; give --zone"
+                    ))
                 })?,
             };
             print_findings(env, ctx, &report.findings);
@@ -409,7 +425,6 @@ fn parent_zone(host: &str) -> Option<String> {
     let (_, parent) = trimmed.split_once('.')?;
     Some(normalise_zone(parent))
 }
-
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
@@ -463,9 +478,18 @@ mod tests {
 
     #[test]
     fn server_specs() {
-        assert_eq!(split_server("mail.example.org").ok().unwrap(), ("mail.example.org".into(), None));
-        assert_eq!(split_server("127.0.0.1:2525").ok().unwrap(), ("127.0.0.1".into(), Some(2525)));
-        assert_eq!(split_server("[::1]:25").ok().unwrap(), ("::1".into(), Some(25)));
+        assert_eq!(
+            split_server("mail.example.org").ok().unwrap(),
+            ("mail.example.org".into(), None)
+        );
+        assert_eq!(
+            split_server("127.0.0.1:2525").ok().unwrap(),
+            ("127.0.0.1".into(), Some(2525))
+        );
+        assert_eq!(
+            split_server("[::1]:25").ok().unwrap(),
+            ("::1".into(), Some(25))
+        );
         assert_eq!(split_server("::1").ok().unwrap(), ("::1".into(), None));
         assert!(split_server("host:0").is_err());
         assert!(split_server("host:smtp").is_err());
@@ -475,7 +499,10 @@ mod tests {
 
     #[test]
     fn zones() {
-        assert_eq!(parent_zone("mail.Example.org.").as_deref(), Some("example.org."));
+        assert_eq!(
+            parent_zone("mail.Example.org.").as_deref(),
+            Some("example.org.")
+        );
         assert_eq!(parent_zone("localhost"), None);
         assert_eq!(normalise_zone("Example.ORG"), "example.org.");
     }

@@ -35,12 +35,10 @@ pub fn read_tlv(input: &[u8]) -> Result<(Tlv<'_>, &[u8]), DerError> {
     if tag & 0x1f == 0x1f {
         return Err(DerError::Malformed("multi-byte tags are not used here"));
     }
-    let (&first, rest) = rest
-        .split_first()
-        .ok_or(DerError::Truncated {
-            declared: 1,
-            available: 0,
-        })?;
+    let (&first, rest) = rest.split_first().ok_or(DerError::Truncated {
+        declared: 1,
+        available: 0,
+    })?;
     let (len, rest) = if first < 0x80 {
         (usize::from(first), rest)
     } else if first == 0x80 {

@@ -22,12 +22,18 @@ const OID_ED448: &[u8] = &[0x2b, 0x65, 0x71];
 /// The algorithm family and size of a public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyInfo {
-    Rsa { bits: usize },
-    Ec { curve: Curve },
+    Rsa {
+        bits: usize,
+    },
+    Ec {
+        curve: Curve,
+    },
     Ed25519,
     Ed448,
     /// Another algorithm, by dotted OID.
-    Other { oid: String },
+    Other {
+        oid: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +52,9 @@ impl fmt::Display for KeyInfo {
             KeyInfo::Ec { curve: Curve::P256 } => f.write_str("ECDSA P-256"),
             KeyInfo::Ec { curve: Curve::P384 } => f.write_str("ECDSA P-384"),
             KeyInfo::Ec { curve: Curve::P521 } => f.write_str("ECDSA P-521"),
-            KeyInfo::Ec { curve: Curve::Other } => f.write_str("ECDSA (other curve)"),
+            KeyInfo::Ec {
+                curve: Curve::Other,
+            } => f.write_str("ECDSA (other curve)"),
             KeyInfo::Ed25519 => f.write_str("Ed25519"),
             KeyInfo::Ed448 => f.write_str("Ed448"),
             KeyInfo::Other { oid } => write!(f, "algorithm {oid}"),
@@ -62,7 +70,9 @@ pub enum KeyError {
     Structure(&'static str),
     #[error("unsupported private key algorithm {0}")]
     Unsupported(String),
-    #[error("the EC private key does not carry its public key; write it out with `openssl pkey -pubout` and use that")]
+    #[error(
+        "the EC private key does not carry its public key; write it out with `openssl pkey -pubout` and use that"
+    )]
     EcWithoutPublicKey,
     #[error("the EC private key names no curve and its length ({0} bytes) does not tell one")]
     EcUnknownCurve(usize),
@@ -111,7 +121,10 @@ fn rsa_public_from_private(rsa_private: &[u8]) -> Result<Vec<u8>, KeyError> {
 /// SPKI of a PKCS#1 `RSA PRIVATE KEY`.
 pub fn spki_from_pkcs1(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
     let public = rsa_public_from_private(der_bytes)?;
-    Ok(spki(&algorithm_identifier(OID_RSA, Some(&[0x05, 0x00])), &public))
+    Ok(spki(
+        &algorithm_identifier(OID_RSA, Some(&[0x05, 0x00])),
+        &public,
+    ))
 }
 
 /// SPKI of a PKCS#1 `RSA PUBLIC KEY` (RFC 8017 §A.1.1).
@@ -224,7 +237,9 @@ pub fn spki_from_pkcs8(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
                     let seed = whole(private.value, OCTET_STRING, "Ed25519 seed")?;
                     let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed.value)
                         .map_err(|_| KeyError::Structure("Ed25519 seed is not 32 bytes"))?;
-                    ring::signature::KeyPair::public_key(&pair).as_ref().to_vec()
+                    ring::signature::KeyPair::public_key(&pair)
+                        .as_ref()
+                        .to_vec()
                 }
             };
             Ok(spki(&algorithm_identifier(OID_ED25519, None), &public))
@@ -244,7 +259,9 @@ pub fn parse_spki(der_bytes: &[u8]) -> Result<KeyInfo, KeyError> {
     let seq = whole(der_bytes, SEQUENCE, "SubjectPublicKeyInfo SEQUENCE")?;
     let fields = der::children(seq.value)?;
     let [alg, bits] = fields.as_slice() else {
-        return Err(KeyError::Structure("SubjectPublicKeyInfo is not two fields"));
+        return Err(KeyError::Structure(
+            "SubjectPublicKeyInfo is not two fields",
+        ));
     };
     if alg.tag != SEQUENCE || bits.tag != BIT_STRING {
         return Err(KeyError::Structure("not a SubjectPublicKeyInfo"));
@@ -358,7 +375,12 @@ mod tests {
 
     #[test]
     fn junk_is_refused_without_panic() {
-        for junk in [&[][..], &[0x30, 0x00], &[0x30, 0x03, 0x02, 0x01, 0x00], &[0x04, 0x01, 0x00]] {
+        for junk in [
+            &[][..],
+            &[0x30, 0x00],
+            &[0x30, 0x03, 0x02, 0x01, 0x00],
+            &[0x04, 0x01, 0x00],
+        ] {
             assert!(spki_from_pkcs8(junk).is_err());
             assert!(spki_from_pkcs1(junk).is_err());
             assert!(spki_from_sec1(junk).is_err());

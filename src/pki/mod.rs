@@ -47,7 +47,10 @@ impl Certificate {
     fn parse(der_bytes: &[u8], trailing_ok: bool) -> Result<Self, String> {
         let (rest, x) = X509Certificate::from_der(der_bytes).map_err(|e| e.to_string())?;
         if !rest.is_empty() && !trailing_ok {
-            return Err(format!("{} bytes of junk after the certificate", rest.len()));
+            return Err(format!(
+                "{} bytes of junk after the certificate",
+                rest.len()
+            ));
         }
         let der = der_bytes[..der_bytes.len() - rest.len()].to_vec();
         let spki = x.public_key().raw.to_vec();
@@ -147,6 +150,9 @@ pub enum Loaded {
 pub struct Input {
     pub name: String,
     pub loaded: Loaded,
+    /// How many certificates, from the leaf, form its issuer path (each issued by the next).
+    /// Usages 0 and 2 may hash only these.
+    pub path_len: usize,
     pub findings: Vec<Finding>,
 }
 
@@ -208,7 +214,9 @@ pub enum PkiError {
          PLAIN.pem) or give the certificate or public key instead"
     )]
     Encrypted { name: String, at: String },
-    #[error("{name}{at}: truncated DER: an object declares {declared} bytes but only {available} follow")]
+    #[error(
+        "{name}{at}: truncated DER: an object declares {declared} bytes but only {available} follow"
+    )]
     Truncated {
         name: String,
         at: String,
@@ -255,7 +263,7 @@ pub fn parse_input(name: &str, bytes: &[u8]) -> Result<Input, PkiError> {
     } else {
         return Err(PkiError::NotRecognized { name: name.into() });
     };
-    assemble(name, objects)
+    assemble(name, objects, Origin::File)
 }
 
 fn parse_pem(name: &str, bytes: &[u8]) -> Result<Vec<Object>, PkiError> {
@@ -465,7 +473,118 @@ fn parse_csr(bytes: &[u8]) -> Result<Object, String> {
     })
 }
 
-fn assemble(name: &str, objects: Vec<Object>) -> Result<Input, PkiError> {
+/// Where a set of certificates came from: a file may list them in any order; a TLS server
+/// sends its leaf first (RFC 8446 §4.4.2) and the rest in any order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    File,
+    Presented,
+}
+
+/// Puts certificates in path order, leaf first, each followed by its issuer. A file whose
+/// certificates form one path in another order is reordered with a warning; one whose
+/// certificates do not form a path is refused, because every record computed from it would be
+/// a guess. A presented chain keeps its leaf; certificates off the path go last, with a warning.
+fn order_chain(
+    name: &str,
+    certs: Vec<Certificate>,
+    origin: Origin,
+    findings: &mut Vec<Finding>,
+) -> (Vec<Certificate>, usize) {
+    let in_order = certs.windows(2).all(|p| p[0].is_named_issuer(&p[1]));
+    if in_order {
+        let len = certs.len();
+        return (certs, len);
+    }
+    let issues_another = |i: usize| {
+        certs
+            .iter()
+            .enumerate()
+            .any(|(j, c)| j != i && !certs[i].self_issued && c.is_named_issuer(&certs[i]))
+    };
+    let leaf = match origin {
+        Origin::Presented => 0,
+        Origin::File => {
+            let candidates: Vec<usize> = (0..certs.len()).filter(|&i| !issues_another(i)).collect();
+            match candidates.as_slice() {
+                [only] => *only,
+                _ => return keep_file_order(name, certs, findings),
+            }
+        }
+    };
+    let mut used = vec![false; certs.len()];
+    let mut path = vec![leaf];
+    used[leaf] = true;
+    let mut current = leaf;
+    while let Some(next) = (0..certs.len()).find(|&j| {
+        !used[j] && !certs[current].self_issued && certs[current].is_named_issuer(&certs[j])
+    }) {
+        used[next] = true;
+        path.push(next);
+        current = next;
+    }
+    let off_path: Vec<usize> = (0..certs.len()).filter(|&j| !used[j]).collect();
+    if origin == Origin::File && !off_path.is_empty() {
+        return keep_file_order(name, certs, findings);
+    }
+    let path_len = path.len();
+    findings.push(Finding::warning(
+        "chain-order",
+        name,
+        match origin {
+            Origin::File => format!(
+                "the certificates are not listed leaf first, each followed by its issuer; \
+                 records are computed from the leaf \"{}\" and its path, but a server must \
+                 send them in that order",
+                certs[leaf].subject
+            ),
+            Origin::Presented => format!(
+                "the server sends its certificates out of path order{}",
+                if off_path.is_empty() {
+                    String::new()
+                } else {
+                    format!(", and {} that are not on the leaf's path", off_path.len())
+                }
+            ),
+        },
+    ));
+    let mut slots: Vec<Option<Certificate>> = certs.into_iter().map(Some).collect();
+    let ordered = path
+        .into_iter()
+        .chain(off_path)
+        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+        .collect();
+    (ordered, path_len)
+}
+
+/// Keeps a file's certificates as given when they form no single path: the first is taken as
+/// the leaf, and only the in-order prefix counts as its issuer path.
+fn keep_file_order(
+    name: &str,
+    certs: Vec<Certificate>,
+    findings: &mut Vec<Finding>,
+) -> (Vec<Certificate>, usize) {
+    let path_len = 1 + certs
+        .windows(2)
+        .take_while(|p| p[0].is_named_issuer(&p[1]))
+        .count();
+    let subjects: Vec<String> = certs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("#{} \"{}\" issued by \"{}\"", i + 1, c.subject, c.issuer))
+        .collect();
+    findings.push(Finding::warning(
+        "not-a-chain",
+        name,
+        format!(
+            "the certificates do not form one chain; the first is taken as the leaf: {}",
+            subjects.join("; ")
+        ),
+    ));
+    (certs, path_len)
+}
+
+fn assemble(name: &str, objects: Vec<Object>, origin: Origin) -> Result<Input, PkiError> {
     let mut certs = Vec::new();
     let mut keys = Vec::new();
     for o in objects {
@@ -476,21 +595,7 @@ fn assemble(name: &str, objects: Vec<Object>) -> Result<Input, PkiError> {
     }
     let mut findings = Vec::new();
     if !certs.is_empty() {
-        for pair in certs.windows(2) {
-            if let [child, parent] = pair
-                && !child.is_named_issuer(parent)
-            {
-                findings.push(Finding::warning(
-                    "chain-order",
-                    name,
-                    format!(
-                        "\"{}\" is not issued by the certificate after it (\"{}\"); a chain \
-                         lists the leaf first, then each issuer",
-                        child.subject, parent.subject
-                    ),
-                ));
-            }
-        }
+        let (certs, path_len) = order_chain(name, certs, origin, &mut findings);
         for (spki, kind) in &keys {
             if *kind == KeyKind::PrivateKey && *spki != certs[0].spki {
                 findings.push(Finding::warning(
@@ -503,6 +608,7 @@ fn assemble(name: &str, objects: Vec<Object>) -> Result<Input, PkiError> {
         return Ok(Input {
             name: name.into(),
             loaded: Loaded::Chain(certs),
+            path_len,
             findings,
         });
     }
@@ -519,6 +625,7 @@ fn assemble(name: &str, objects: Vec<Object>) -> Result<Input, PkiError> {
             Ok(Input {
                 name: name.into(),
                 loaded: Loaded::Key { spki, kind, info },
+                path_len: 0,
                 findings,
             })
         }
@@ -545,5 +652,5 @@ pub fn parse_presented(peer: &str, chain: &[Vec<u8>]) -> Result<Input, PkiError>
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    assemble(peer, objects)
+    assemble(peer, objects, Origin::Presented)
 }

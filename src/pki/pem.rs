@@ -77,12 +77,12 @@ pub fn parse(input: &[u8]) -> Result<Vec<Block>, PemError> {
                             ),
                         });
                     }
-                    let der = data_encoding::BASE64.decode(block.body.as_bytes()).map_err(|e| {
-                        PemError {
+                    let der = data_encoding::BASE64
+                        .decode(block.body.as_bytes())
+                        .map_err(|e| PemError {
                             line: block.line,
                             reason: format!("the {} block is not valid base64: {e}", block.label),
-                        }
-                    })?;
+                        })?;
                     if der.is_empty() {
                         return Err(PemError {
                             line: block.line,
@@ -111,7 +111,9 @@ pub fn parse(input: &[u8]) -> Result<Vec<Block>, PemError> {
                     }
                 } else {
                     block.in_headers = false;
-                    block.body.extend(line.chars().filter(|c| !c.is_whitespace()));
+                    block
+                        .body
+                        .extend(line.chars().filter(|c| !c.is_whitespace()));
                 }
             }
         }

@@ -147,6 +147,10 @@ impl Peer {
         }
     }
 
+    fn boxed(&self) -> Box<Peer> {
+        Box::new(self.clone())
+    }
+
     fn connected(&self, addr: SocketAddr) -> Peer {
         Peer {
             addr: Some(addr),
@@ -203,37 +207,37 @@ impl fmt::Display for Step {
 pub enum ProbeError {
     /// The TCP connection could not be opened (refused, unreachable, no address).
     #[error("{peer}: cannot connect: {error}")]
-    Connect { peer: Peer, error: io::Error },
+    Connect { peer: Box<Peer>, error: io::Error },
 
     /// The server did not answer within the timeout.
     #[error("{peer}: timed out after {} ms {step}", timeout.as_millis())]
     Timeout {
-        peer: Peer,
+        peer: Box<Peer>,
         step: Step,
         timeout: Duration,
     },
 
     /// The server closed (or reset) the connection.
     #[error("{peer}: server closed the connection {step}")]
-    Closed { peer: Peer, step: Step },
+    Closed { peer: Box<Peer>, step: Step },
 
     /// Any other I/O failure on an open connection.
     #[error("{peer}: connection failed {step}: {error}")]
     Io {
-        peer: Peer,
+        peer: Box<Peer>,
         step: Step,
         error: io::Error,
     },
 
     /// The greeting refused service (SMTP 4xx/5xx, RFC 5321 §3.1; IMAP `* BYE`; POP3 `-ERR`).
     #[error("{peer}: server refused the session in its greeting ({reply})")]
-    Greeting { peer: Peer, reply: Reply },
+    Greeting { peer: Box<Peer>, reply: Reply },
 
     /// The server did not advertise STARTTLS (SMTP EHLO keyword, IMAP capability) or STLS
     /// (POP3 CAPA). `seen_in` says which reply was searched: `EHLO reply`, `greeting`, ...
     #[error("{peer}: server does not offer {keyword} ({seen_in}: {reply})")]
     NoStarttls {
-        peer: Peer,
+        peer: Box<Peer>,
         keyword: &'static str,
         seen_in: &'static str,
         reply: Reply,
@@ -242,7 +246,7 @@ pub enum ProbeError {
     /// The server answered the STARTTLS (or STLS) command with something other than success.
     #[error("{peer}: server refused {command} ({reply})")]
     StarttlsRefused {
-        peer: Peer,
+        peer: Box<Peer>,
         command: &'static str,
         reply: Reply,
     },
@@ -255,7 +259,7 @@ pub enum ProbeError {
          (STARTTLS response injection, CVE-2011-0411): \"{preview}\""
     )]
     Injection {
-        peer: Peer,
+        peer: Box<Peer>,
         command: &'static str,
         /// How many such bytes had arrived when the probe stopped reading.
         bytes: usize,
@@ -266,24 +270,27 @@ pub enum ProbeError {
     /// A reply that does not follow the protocol, or exceeds the reader's bounds.
     #[error("{peer}: malformed reply {step}: {problem}")]
     Protocol {
-        peer: Peer,
+        peer: Box<Peer>,
         step: Step,
         problem: Malformed,
     },
 
     /// rustls rejected the handshake, e.g. `received fatal alert: ProtocolVersion`.
     #[error("{peer}: TLS handshake failed: {error}")]
-    Handshake { peer: Peer, error: rustls::Error },
+    Handshake {
+        peer: Box<Peer>,
+        error: rustls::Error,
+    },
 
     /// The handshake produced no certificate.
     #[error("{peer}: server presented no certificate")]
-    NoCertificate { peer: Peer },
+    NoCertificate { peer: Box<Peer> },
 
     /// The SNI name given (or derived from the host) cannot be sent. An input error: nothing
     /// was sent to the server.
     #[error("{peer}: invalid SNI name {name:?}: {reason}")]
     InvalidSni {
-        peer: Peer,
+        peer: Box<Peer>,
         name: String,
         reason: &'static str,
     },
@@ -315,7 +322,7 @@ impl ProbeError {
 
     /// Classifies an I/O error at `step`: a timeout, the peer going away, or something else.
     pub(crate) fn from_io(peer: &Peer, step: Step, timeout: Duration, error: io::Error) -> Self {
-        let peer = peer.clone();
+        let peer = peer.boxed();
         match error.kind() {
             io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => ProbeError::Timeout {
                 peer,
@@ -346,12 +353,12 @@ pub fn probe_chain(env: &dyn Env, target: &Target) -> Result<Presented, ProbeErr
         .connect(bare_host(&target.host), target.port, target.timeout)
         .map_err(|error| match error.kind() {
             io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ProbeError::Timeout {
-                peer: peer.clone(),
+                peer: peer.boxed(),
                 step: Step::Connect,
                 timeout: target.timeout,
             },
             _ => ProbeError::Connect {
-                peer: peer.clone(),
+                peer: peer.boxed(),
                 error,
             },
         })?;
@@ -373,25 +380,23 @@ pub fn probe_chain(env: &dyn Env, target: &Target) -> Result<Presented, ProbeErr
         None => ServerName::IpAddress(connection.peer.ip().into()),
     };
     let capture = Arc::new(danger::UnverifiedChainCapture::new(ring_provider()));
-    let config = client_config(capture.clone(), sni.is_some()).map_err(|error| {
+    let config =
+        client_config(capture.clone(), sni.is_some()).map_err(|error| ProbeError::Handshake {
+            peer: peer.boxed(),
+            error,
+        })?;
+    let mut tls = ClientConnection::new(Arc::new(config), server_name).map_err(|error| {
         ProbeError::Handshake {
-            peer: peer.clone(),
+            peer: peer.boxed(),
             error,
         }
     })?;
-    let mut tls =
-        ClientConnection::new(Arc::new(config), server_name).map_err(|error| {
-            ProbeError::Handshake {
-                peer: peer.clone(),
-                error,
-            }
-        })?;
 
     handshake(&mut tls, &mut stream, &peer, target.timeout)?;
 
     let chain = capture.captured();
     if chain.is_empty() {
-        return Err(ProbeError::NoCertificate { peer });
+        return Err(ProbeError::NoCertificate { peer: peer.boxed() });
     }
     let tls_version = match tls.protocol_version() {
         Some(ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
@@ -425,7 +430,7 @@ pub fn probe_chain(env: &dyn Env, target: &Target) -> Result<Presented, ProbeErr
 /// to connect to.
 fn choose_sni(target: &Target, peer: &Peer) -> Result<Option<DnsName<'static>>, ProbeError> {
     let invalid = |name: &str, reason| ProbeError::InvalidSni {
-        peer: peer.clone(),
+        peer: peer.boxed(),
         name: name.to_owned(),
         reason,
     };
@@ -496,7 +501,7 @@ fn handshake<S: Read + Write>(
         }
         if Instant::now() >= deadline {
             return Err(ProbeError::Timeout {
-                peer: peer.clone(),
+                peer: peer.boxed(),
                 step: Step::Handshake,
                 timeout,
             });
@@ -504,7 +509,7 @@ fn handshake<S: Read + Write>(
         match tls.read_tls(stream) {
             Ok(0) => {
                 return Err(ProbeError::Closed {
-                    peer: peer.clone(),
+                    peer: peer.boxed(),
                     step: Step::Handshake,
                 });
             }
@@ -517,11 +522,11 @@ fn handshake<S: Read + Write>(
             let _ = tls.write_tls(stream);
             let _ = stream.flush();
             return Err(match error {
-                rustls::Error::NoCertificatesPresented => ProbeError::NoCertificate {
-                    peer: peer.clone(),
-                },
+                rustls::Error::NoCertificatesPresented => {
+                    ProbeError::NoCertificate { peer: peer.boxed() }
+                }
                 error => ProbeError::Handshake {
-                    peer: peer.clone(),
+                    peer: peer.boxed(),
                     error,
                 },
             });
@@ -618,8 +623,7 @@ mod tests {
 
     fn sni_of(host: &str, sni: Option<&str>) -> Result<Option<String>, ProbeError> {
         let t = target(host, sni);
-        choose_sni(&t, &Peer::new(&t.host, t.port))
-            .map(|name| name.map(|n| n.as_ref().to_owned()))
+        choose_sni(&t, &Peer::new(&t.host, t.port)).map(|name| name.map(|n| n.as_ref().to_owned()))
     }
 
     #[test]
@@ -646,7 +650,10 @@ mod tests {
             let err = sni_of("mail.example.test", Some(bad)).unwrap_err();
             assert!(matches!(err, ProbeError::InvalidSni { .. }), "{bad}: {err}");
             assert!(err.is_input_error());
-            assert!(err.to_string().starts_with("mail.example.test:25: invalid SNI name"));
+            assert!(
+                err.to_string()
+                    .starts_with("mail.example.test:25: invalid SNI name")
+            );
         }
     }
 }

@@ -269,11 +269,9 @@ fn pop3<S: Read + Write>(s: &mut Session<'_, S>) -> Result<(), ProbeError> {
     let reply = s.read_line(step, s.deadline())?;
     match (pop3_status(&reply), capa_lines) {
         (Some(true), _) => s.ensure_drained("STLS"),
-        (Some(false), Some(capa_error)) => Err(s.no_starttls(
-            "STLS",
-            "CAPA and STLS replies",
-            vec![capa_error, reply],
-        )),
+        (Some(false), Some(capa_error)) => {
+            Err(s.no_starttls("STLS", "CAPA and STLS replies", vec![capa_error, reply]))
+        }
         (Some(false), None) => Err(s.refused("STLS", vec![reply])),
         (None, _) => Err(s.unexpected(step, &[reply])),
     }
@@ -297,9 +295,7 @@ fn imap_untagged_status(line: &str) -> (Option<String>, &str) {
         return (None, "");
     };
     let after_star = after_star.trim_start();
-    let (word, rest) = after_star
-        .split_once(' ')
-        .unwrap_or((after_star, ""));
+    let (word, rest) = after_star.split_once(' ').unwrap_or((after_star, ""));
     (Some(word.to_ascii_uppercase()), rest)
 }
 
@@ -382,7 +378,7 @@ impl<S: Read + Write> Session<'_, S> {
             // trickles bytes just fast enough to avoid it.
             if Instant::now() >= deadline {
                 return Err(ProbeError::Timeout {
-                    peer: self.peer.clone(),
+                    peer: self.peer.boxed(),
                     step,
                     timeout: self.timeout,
                 });
@@ -390,7 +386,7 @@ impl<S: Read + Write> Session<'_, S> {
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     return Err(ProbeError::Closed {
-                        peer: self.peer.clone(),
+                        peer: self.peer.boxed(),
                         step,
                     });
                 }
@@ -473,7 +469,7 @@ impl<S: Read + Write> Session<'_, S> {
             preview.push_str("...");
         }
         Err(ProbeError::Injection {
-            peer: self.peer.clone(),
+            peer: self.peer.boxed(),
             command,
             bytes: self.buf.len(),
             preview,
@@ -482,7 +478,7 @@ impl<S: Read + Write> Session<'_, S> {
 
     fn malformed(&self, step: Step, problem: Malformed) -> ProbeError {
         ProbeError::Protocol {
-            peer: self.peer.clone(),
+            peer: self.peer.boxed(),
             step,
             problem,
         }
@@ -495,7 +491,7 @@ impl<S: Read + Write> Session<'_, S> {
 
     fn greeting_error(&self, lines: Vec<String>) -> ProbeError {
         ProbeError::Greeting {
-            peer: self.peer.clone(),
+            peer: self.peer.boxed(),
             reply: Reply { lines },
         }
     }
@@ -507,7 +503,7 @@ impl<S: Read + Write> Session<'_, S> {
         lines: Vec<String>,
     ) -> ProbeError {
         ProbeError::NoStarttls {
-            peer: self.peer.clone(),
+            peer: self.peer.boxed(),
             keyword,
             seen_in,
             reply: Reply { lines },
@@ -516,7 +512,7 @@ impl<S: Read + Write> Session<'_, S> {
 
     fn refused(&self, command: &'static str, lines: Vec<String>) -> ProbeError {
         ProbeError::StarttlsRefused {
-            peer: self.peer.clone(),
+            peer: self.peer.boxed(),
             command,
             reply: Reply { lines },
         }
@@ -706,7 +702,10 @@ mod tests {
 
     #[test]
     fn smtp_greeting_refusal_rfc_5321_section_3_1() {
-        for input in [&b"554 5.3.2 no service\r\n"[..], b"421-busy\r\n421 try later\r\n"] {
+        for input in [
+            &b"554 5.3.2 no service\r\n"[..],
+            b"421-busy\r\n421 try later\r\n",
+        ] {
             let err = run(Starttls::Smtp, &mut Scripted::new(input)).unwrap_err();
             assert!(matches!(err, ProbeError::Greeting { .. }), "{err}");
         }

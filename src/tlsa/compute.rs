@@ -39,7 +39,9 @@ pub struct Computed {
 pub enum ComputeError {
     #[error(transparent)]
     Unassigned(#[from] ParseError),
-    #[error("a {kind} has no certificate: selector 0 (Cert) needs a certificate, use selector 1 (SPKI)")]
+    #[error(
+        "a {kind} has no certificate: selector 0 (Cert) needs a certificate, use selector 1 (SPKI)"
+    )]
     NoCertificate { kind: &'static str },
     #[error("a {kind} has no issuer: usage {usage} needs a chain or a CA certificate")]
     KeyHasNoIssuer { kind: &'static str, usage: u8 },
@@ -150,12 +152,27 @@ mod tests {
     #[test]
     fn dane_ee_hashes_the_leaf_spki_or_cert() {
         let chain = [cert(1, false), cert(2, true)];
-        let c = compute(Material::Chain(&chain), "3 1 1".parse().unwrap(), CaChoice::Issuer).unwrap();
+        let c = compute(
+            Material::Chain(&chain),
+            "3 1 1".parse().unwrap(),
+            CaChoice::Issuer,
+        )
+        .unwrap();
         assert_eq!(c.depth, 0);
         assert_eq!(c.rdata.data_hex(), sha256_hex(&[0x30, 0x02, 1, 1]));
-        let c = compute(Material::Chain(&chain), "3 0 0".parse().unwrap(), CaChoice::Issuer).unwrap();
+        let c = compute(
+            Material::Chain(&chain),
+            "3 0 0".parse().unwrap(),
+            CaChoice::Issuer,
+        )
+        .unwrap();
         assert_eq!(c.rdata.data, vec![0x30, 0x01, 1]);
-        let c = compute(Material::Chain(&chain), "3 1 2".parse().unwrap(), CaChoice::Issuer).unwrap();
+        let c = compute(
+            Material::Chain(&chain),
+            "3 1 2".parse().unwrap(),
+            CaChoice::Issuer,
+        )
+        .unwrap();
         assert_eq!(c.rdata.data.len(), 64);
     }
 
@@ -166,7 +183,10 @@ mod tests {
         let p = "2 0 0".parse().unwrap();
         assert_eq!(compute(m, p, CaChoice::Issuer).unwrap().depth, 1);
         assert_eq!(compute(m, p, CaChoice::Index(2)).unwrap().depth, 2);
-        assert_eq!(compute(m, p, CaChoice::Root).unwrap().rdata.data, vec![0x30, 0x01, 3]);
+        assert_eq!(
+            compute(m, p, CaChoice::Root).unwrap().rdata.data,
+            vec![0x30, 0x01, 3]
+        );
         assert_eq!(
             compute(m, p, CaChoice::Index(3)).unwrap_err().to_string(),
             "--ca 3: the chain has 3 certificate(s), so the issuers are 1..2"
@@ -177,15 +197,28 @@ mod tests {
     #[test]
     fn lone_ca_is_its_own_trust_anchor_and_lone_leaf_is_refused() {
         let ca = [cert(9, true)];
-        let c = compute(Material::Chain(&ca), "2 1 1".parse().unwrap(), CaChoice::Issuer).unwrap();
+        let c = compute(
+            Material::Chain(&ca),
+            "2 1 1".parse().unwrap(),
+            CaChoice::Issuer,
+        )
+        .unwrap();
         assert_eq!(c.depth, 0);
         let leaf = [cert(1, false)];
         assert_eq!(
-            compute(Material::Chain(&leaf), "2 1 1".parse().unwrap(), CaChoice::Issuer),
+            compute(
+                Material::Chain(&leaf),
+                "2 1 1".parse().unwrap(),
+                CaChoice::Issuer
+            ),
             Err(ComputeError::LoneLeaf { usage: 2 })
         );
         assert_eq!(
-            compute(Material::Chain(&ca), "2 1 1".parse().unwrap(), CaChoice::Index(1)),
+            compute(
+                Material::Chain(&ca),
+                "2 1 1".parse().unwrap(),
+                CaChoice::Index(1)
+            ),
             Err(ComputeError::LoneCaIndex { index: 1 })
         );
     }
@@ -204,7 +237,10 @@ mod tests {
         );
         assert_eq!(
             compute(m, "2 1 1".parse().unwrap(), CaChoice::Issuer),
-            Err(ComputeError::KeyHasNoIssuer { kind: "CSR", usage: 2 })
+            Err(ComputeError::KeyHasNoIssuer {
+                kind: "CSR",
+                usage: 2
+            })
         );
     }
 }

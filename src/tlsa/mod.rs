@@ -502,7 +502,10 @@ mod tests {
             Ok(ParamSet::DANE_EE_SPKI_SHA256)
         );
         assert_eq!(
-            "DANE-TA Cert SHA2-512".parse::<ParamSet>().unwrap().to_string(),
+            "DANE-TA Cert SHA2-512"
+                .parse::<ParamSet>()
+                .unwrap()
+                .to_string(),
             "2 0 2"
         );
         assert_eq!(
@@ -524,9 +527,27 @@ mod tests {
             p.check_assigned().unwrap_err().to_string(),
             "usage 4 is not assigned (known values: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE)"
         );
-        assert!("3 2 1".parse::<ParamSet>().unwrap().check_assigned().is_err());
-        assert!("3 1 3".parse::<ParamSet>().unwrap().check_assigned().is_err());
-        assert!("3 1 255".parse::<ParamSet>().unwrap().check_assigned().is_err());
+        assert!(
+            "3 2 1"
+                .parse::<ParamSet>()
+                .unwrap()
+                .check_assigned()
+                .is_err()
+        );
+        assert!(
+            "3 1 3"
+                .parse::<ParamSet>()
+                .unwrap()
+                .check_assigned()
+                .is_err()
+        );
+        assert!(
+            "3 1 255"
+                .parse::<ParamSet>()
+                .unwrap()
+                .check_assigned()
+                .is_err()
+        );
     }
 
     const HASH: &str = "0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6";

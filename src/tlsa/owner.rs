@@ -96,7 +96,10 @@ mod tests {
 
     #[test]
     fn bad_hosts_are_refused() {
-        assert!(matches!(owner_name(25, Proto::Tcp, "*.example.org"), Err(OwnerError::Wildcard(_))));
+        assert!(matches!(
+            owner_name(25, Proto::Tcp, "*.example.org"),
+            Err(OwnerError::Wildcard(_))
+        ));
         assert!(owner_name(25, Proto::Tcp, "").is_err());
         assert!(owner_name(25, Proto::Tcp, "a..b").is_err());
         assert!(owner_name(25, Proto::Tcp, "mail example").is_err());

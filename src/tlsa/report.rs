@@ -54,6 +54,11 @@ pub enum ReportError {
         error: ComputeError,
     },
     #[error(
+        "{source_name}: certificate #{} is not on the leaf's issuer path, so it cannot be hashed \
+         as its trust anchor; put the chain in order (leaf, then each issuer)", depth + 1
+    )]
+    OffPath { source_name: String, depth: usize },
+    #[error(
         "usage {usage} ({name}) on port 25: RFC 7672 §3.1.3 says SMTP servers should not publish \
          PKIX usages and senders may ignore them; use 3 (DANE-EE) or 2 (DANE-TA), or --force"
     )]
@@ -77,6 +82,12 @@ pub fn build(inputs: &[Input], request: &Request) -> Result<Report, ReportError>
                     error,
                 }
             })?;
+            if params.usage.is_trust_anchor() && computed.depth >= input.path_len.max(1) {
+                return Err(ReportError::OffPath {
+                    source_name: input.name.clone(),
+                    depth: computed.depth,
+                });
+            }
             records.push(Record {
                 owner: request.owner.clone(),
                 ttl: request.ttl,
@@ -155,10 +166,7 @@ fn lint_input(input: &Input, request: &Request, findings: &mut Vec<Finding>) {
             format!("the leaf key is RSA-{bits}; use at least RSA-{MIN_RSA_BITS} or ECDSA P-256"),
         ));
     }
-    let checks_dates = request
-        .params
-        .iter()
-        .any(|p| p.usage != Usage::DaneEe);
+    let checks_dates = request.params.iter().any(|p| p.usage != Usage::DaneEe);
     if checks_dates
         && let Some(leaf) = input.leaf()
         && leaf.not_after < request.now
