@@ -149,8 +149,15 @@ fn curve_by_length(len: usize) -> Result<&'static [u8], KeyError> {
     }
 }
 
-/// The public key bits and the curve parameters (DER) of a SEC1 ECPrivateKey (RFC 5915 §3).
-fn sec1_parts(sec1: &[u8]) -> Result<(&[u8], Option<&[u8]>, usize), KeyError> {
+/// What a SEC1 ECPrivateKey (RFC 5915 §3) says about its public half.
+struct Sec1Parts<'a> {
+    public: &'a [u8],
+    /// The `[0]` parameters (a named-curve OID), DER, when present.
+    params: Option<&'a [u8]>,
+    private_len: usize,
+}
+
+fn sec1_parts(sec1: &[u8]) -> Result<Sec1Parts<'_>, KeyError> {
     let seq = whole(sec1, SEQUENCE, "ECPrivateKey SEQUENCE")?;
     let fields = der::children(seq.value)?;
     let (Some(version), Some(private)) = (fields.first(), fields.get(1)) else {
@@ -179,18 +186,25 @@ fn sec1_parts(sec1: &[u8]) -> Result<(&[u8], Option<&[u8]>, usize), KeyError> {
         }
     }
     let public = public.ok_or(KeyError::EcWithoutPublicKey)?;
-    Ok((public, params, private.value.len()))
+    Ok(Sec1Parts {
+        public,
+        params,
+        private_len: private.value.len(),
+    })
 }
 
 /// SPKI of a SEC1 `EC PRIVATE KEY`. The curve comes from its parameters, or from the
 /// length of the private key when they are left out.
 pub fn spki_from_sec1(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
-    let (public, params, private_len) = sec1_parts(der_bytes)?;
-    let params = match params {
+    let parts = sec1_parts(der_bytes)?;
+    let params = match parts.params {
         Some(p) => p.to_vec(),
-        None => der::write_tlv(OID, curve_by_length(private_len)?),
+        None => der::write_tlv(OID, curve_by_length(parts.private_len)?),
     };
-    Ok(spki(&algorithm_identifier(OID_EC, Some(&params)), public))
+    Ok(spki(
+        &algorithm_identifier(OID_EC, Some(&params)),
+        parts.public,
+    ))
 }
 
 /// SPKI of a PKCS#8 `PRIVATE KEY` (RFC 5958 OneAsymmetricKey, versions 1 and 2).
@@ -221,13 +235,16 @@ pub fn spki_from_pkcs8(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
             Ok(spki(alg.raw, &public))
         }
         OID_EC => {
-            let (public, params, len) = sec1_parts(private.value)?;
-            let params = match (alg_fields.get(1), params) {
+            let parts = sec1_parts(private.value)?;
+            let params = match (alg_fields.get(1), parts.params) {
                 (Some(p), _) => p.raw.to_vec(),
                 (None, Some(p)) => p.to_vec(),
-                (None, None) => der::write_tlv(OID, curve_by_length(len)?),
+                (None, None) => der::write_tlv(OID, curve_by_length(parts.private_len)?),
             };
-            Ok(spki(&algorithm_identifier(OID_EC, Some(&params)), public))
+            Ok(spki(
+                &algorithm_identifier(OID_EC, Some(&params)),
+                parts.public,
+            ))
         }
         OID_ED25519 => {
             let public = match embedded_public {

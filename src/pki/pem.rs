@@ -44,9 +44,8 @@ pub fn parse(input: &[u8]) -> Result<Vec<Block>, PemError> {
     }
     let mut blocks = Vec::new();
     let mut open: Option<Open> = None;
-    let mut line_no = 0;
-    for raw in input.split(|&b| b == b'\n') {
-        line_no += 1;
+    for (index, raw) in input.split(|&b| b == b'\n').enumerate() {
+        let line_no = index + 1;
         let text = String::from_utf8_lossy(raw);
         let line = text.trim();
         match open.as_mut() {
