@@ -43,7 +43,10 @@ fn unavailable(reason: &str) -> bool {
 /// When it is missing: with `CI=true` the test fails; otherwise it prints
 /// `skipped: <bin> not installed (apt-get install <package>)` and returns `None`.
 pub fn require_tool(bin: &str, package: &str) -> Option<PathBuf> {
-    let executable = |p: &Path| p.metadata().is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0);
+    let executable = |p: &Path| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.mode() & 0o111 != 0)
+    };
     let found = if bin.contains('/') {
         Some(PathBuf::from(bin)).filter(|p| executable(p))
     } else {
@@ -236,8 +239,8 @@ pub fn records_arg(list: &[(u8, u8, u8)]) -> String {
 pub fn pem_certificates(path: &Path) -> Vec<String> {
     const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
     const END: &str = "-----END CERTIFICATE-----";
-    let text = std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     let mut blocks = Vec::new();
     let mut rest = text.as_str();
     while let Some(start) = rest.find(BEGIN) {
@@ -259,7 +262,11 @@ pub fn openssl_cert_der(openssl: &Path, pem: &[u8]) -> Vec<u8> {
 /// `openssl x509 -pubkey -noout | openssl pkey -pubin -outform DER`: selector 1 (SPKI).
 pub fn openssl_cert_spki(openssl: &Path, pem: &[u8]) -> Vec<u8> {
     let pubkey = run_ok(openssl, &["x509", "-pubkey", "-noout"], Some(pem));
-    run_ok(openssl, &["pkey", "-pubin", "-outform", "DER"], Some(&pubkey))
+    run_ok(
+        openssl,
+        &["pkey", "-pubin", "-outform", "DER"],
+        Some(&pubkey),
+    )
 }
 
 /// The association data for matching type `matching` of `selected`: the bytes themselves (0),
@@ -267,8 +274,16 @@ pub fn openssl_cert_spki(openssl: &Path, pem: &[u8]) -> Vec<u8> {
 pub fn openssl_association(openssl: &Path, selected: &[u8], matching: u8) -> String {
     match matching {
         0 => hex(selected),
-        1 => hex(&run_ok(openssl, &["dgst", "-sha256", "-binary"], Some(selected))),
-        2 => hex(&run_ok(openssl, &["dgst", "-sha512", "-binary"], Some(selected))),
+        1 => hex(&run_ok(
+            openssl,
+            &["dgst", "-sha256", "-binary"],
+            Some(selected),
+        )),
+        2 => hex(&run_ok(
+            openssl,
+            &["dgst", "-sha512", "-binary"],
+            Some(selected),
+        )),
         m => panic!("no matching type {m}"),
     }
 }
@@ -290,8 +305,7 @@ impl TempDir {
             std::process::id(),
             NEXT_DIR.fetch_add(1, Ordering::Relaxed)
         ));
-        std::fs::create_dir(&path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
+        std::fs::create_dir(&path).unwrap_or_else(|e| panic!("creating {}: {e}", path.display()));
         TempDir { path }
     }
 

@@ -2,4 +2,5 @@
 //! what it needs, so items unused by one file are expected.
 #![allow(dead_code)]
 
+pub mod interop;
 pub mod mail_servers;
