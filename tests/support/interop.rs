@@ -81,12 +81,24 @@ pub fn pki(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// A command line as one string, for failure messages.
+/// A command line as one string that a shell can run again, for failure messages.
 pub fn describe<S: AsRef<OsStr>>(program: impl AsRef<OsStr>, args: &[S]) -> String {
-    let mut line = program.as_ref().to_string_lossy().into_owned();
+    let quote = |word: &OsStr| {
+        let word = word.to_string_lossy();
+        let plain = !word.is_empty()
+            && word
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./:=@,+%[]".contains(c));
+        if plain {
+            word.into_owned()
+        } else {
+            format!("'{}'", word.replace('\'', r"'\''"))
+        }
+    };
+    let mut line = quote(program.as_ref());
     for a in args {
         line.push(' ');
-        line.push_str(&a.as_ref().to_string_lossy());
+        line.push_str(&quote(a.as_ref()));
     }
     line
 }
@@ -198,20 +210,33 @@ pub struct JsonReport {
     pub records: Vec<JsonRecord>,
 }
 
-/// Runs `danekit tlsa ARGS -o json` and parses the report.
-pub fn danekit_tlsa_json<S: AsRef<OsStr>>(args: &[S]) -> JsonReport {
+/// Runs `danekit tlsa ARGS -o json` and parses the report; `Err` says what went wrong, with
+/// the command line and danekit's output.
+pub fn try_danekit_tlsa_json<S: AsRef<OsStr>>(args: &[S]) -> Result<JsonReport, String> {
     let mut all: Vec<&OsStr> = vec![OsStr::new("tlsa")];
     all.extend(args.iter().map(AsRef::as_ref));
     all.extend([OsStr::new("-o"), OsStr::new("json")]);
-    let text = danekit_ok(&all);
-    let report: JsonReport = serde_json::from_str(&text).unwrap_or_else(|e| {
-        panic!(
-            "`{}` printed JSON that does not parse: {e}\n{text}",
-            describe(danekit_bin(), &all)
-        )
-    });
-    assert_eq!(report.schema_version, 1, "{text}");
-    report
+    let line = describe(danekit_bin(), &all);
+    let out = run(danekit_bin(), &all, None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(format!(
+            "`{line}` failed with {}\nstdout:\n{text}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let report: JsonReport = serde_json::from_str(&text)
+        .map_err(|e| format!("`{line}` printed JSON that does not parse: {e}\n{text}"))?;
+    if report.schema_version != 1 {
+        return Err(format!("`{line}`: schema_version is not 1:\n{text}"));
+    }
+    Ok(report)
+}
+
+/// As [`try_danekit_tlsa_json`], and panics on `Err`.
+pub fn danekit_tlsa_json<S: AsRef<OsStr>>(args: &[S]) -> JsonReport {
+    try_danekit_tlsa_json(args).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A `--records` list of every usage × selector × matching type given.
