@@ -111,32 +111,28 @@ fn parse_param_sets(args: &TlsaArgs) -> Result<Vec<ParamSet>, Failure> {
             sets
         }
         None => {
-            let field =
-                |v: &Option<String>, flag: &str| v.as_ref().map(|s| (s.clone(), flag.to_string()));
-            let usage: Usage = match field(&args.usage, "-u") {
-                Some((s, f)) => s
-                    .parse()
-                    .map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
-                None => Usage::DaneEe,
-            };
-            let selector: Selector = match field(&args.selector, "-s") {
-                Some((s, f)) => s
-                    .parse()
-                    .map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
-                None => Selector::Spki,
-            };
-            let matching: Matching = match field(&args.matching, "-m") {
-                Some((s, f)) => s
-                    .parse()
-                    .map_err(|e| Failure::input(anyhow!("{f} {s}: {e}")))?,
-                None => Matching::Sha256,
-            };
+            let usage = parse_field(&args.usage, "-u", Usage::DaneEe)?;
+            let selector = parse_field(&args.selector, "-s", Selector::Spki)?;
+            let matching = parse_field(&args.matching, "-m", Matching::Sha256)?;
             vec![ParamSet::new(usage, selector, matching)]
         }
     };
     sets.into_iter()
         .map(|p| p.check_assigned().map_err(Failure::input))
         .collect()
+}
+
+/// Parses one of `-u`, `-s`, `-m`, or gives its default.
+fn parse_field<T>(value: &Option<String>, flag: &str, default: T) -> Result<T, Failure>
+where
+    T: std::str::FromStr<Err = crate::tlsa::ParseError>,
+{
+    match value {
+        Some(s) => s
+            .parse()
+            .map_err(|e| Failure::input(anyhow!("{flag} {s}: {e}"))),
+        None => Ok(default),
+    }
 }
 
 fn parse_ca(text: Option<&str>) -> Result<CaChoice, Failure> {

@@ -118,6 +118,17 @@ fn rsa_public_from_private(rsa_private: &[u8]) -> Result<Vec<u8>, KeyError> {
     Ok(der::write_tlv(SEQUENCE, &body))
 }
 
+/// The OID of an AlgorithmIdentifier (RFC 5280 §4.1.1.2) and all its fields.
+fn algorithm_oid<'a>(alg: &Tlv<'a>) -> Result<(Tlv<'a>, Vec<Tlv<'a>>), KeyError> {
+    let fields = der::children(alg.value)?;
+    let oid = fields
+        .first()
+        .filter(|t| t.tag == OID)
+        .copied()
+        .ok_or(KeyError::Structure("algorithm identifier without OID"))?;
+    Ok((oid, fields))
+}
+
 /// SPKI of a PKCS#1 `RSA PRIVATE KEY`.
 pub fn spki_from_pkcs1(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
     let public = rsa_public_from_private(der_bytes)?;
@@ -218,11 +229,7 @@ pub fn spki_from_pkcs8(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
     if version.tag != INTEGER || alg.tag != SEQUENCE || private.tag != OCTET_STRING {
         return Err(KeyError::Structure("not a PKCS#8 PrivateKeyInfo"));
     }
-    let alg_fields = der::children(alg.value)?;
-    let oid = alg_fields
-        .first()
-        .filter(|t| t.tag == OID)
-        .ok_or(KeyError::Structure("algorithm identifier without OID"))?;
+    let (oid, alg_fields) = algorithm_oid(alg)?;
     // RFC 5958 §2: publicKey [1] IMPLICIT BIT STRING, present in version 2.
     let embedded_public = fields[3..]
         .iter()
@@ -283,11 +290,7 @@ pub fn parse_spki(der_bytes: &[u8]) -> Result<KeyInfo, KeyError> {
     if alg.tag != SEQUENCE || bits.tag != BIT_STRING {
         return Err(KeyError::Structure("not a SubjectPublicKeyInfo"));
     }
-    let alg_fields = der::children(alg.value)?;
-    let oid = alg_fields
-        .first()
-        .filter(|t| t.tag == OID)
-        .ok_or(KeyError::Structure("algorithm identifier without OID"))?;
+    let (oid, alg_fields) = algorithm_oid(alg)?;
     let key = bits.value.get(1..).unwrap_or_default();
     Ok(match oid.value {
         OID_RSA | OID_RSA_PSS => {
