@@ -63,6 +63,7 @@ struct Cli {
 
 /// Options every command accepts, before or after the subcommand.
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 struct Global {
     /// Recursive resolver to ask (repeatable); default: the system's resolv.conf
     #[arg(long, global = true, value_name = "ADDR[:PORT]")]
