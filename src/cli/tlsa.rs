@@ -299,7 +299,10 @@ fn choose_host(
             findings.push(Finding::warning(
                 "owner-from-certificate",
                 input.name.clone(),
-                format!("owner host taken from the certificate's first DNS name, {name}; give --host to choose another"),
+                format!(
+                    "owner host taken from the certificate's first non-wildcard DNS name, \
+                     {name}; give --host to choose another"
+                ),
             ));
             return Some(name.clone());
         }
@@ -318,14 +321,13 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
         )));
     }
     let mut inputs = read_inputs(args, env)?;
-    let server = fetch_server(args, ctx, env)?;
-    let server_target = server.as_ref().map(|(_, t)| ServerTarget {
-        host: t.host.clone(),
-        port: t.port,
-    });
-    if let Some((input, _)) = server {
-        inputs.push(input);
-    }
+    let server_target = match fetch_server(args, ctx, env)? {
+        Some((input, target)) => {
+            inputs.push(input);
+            Some(target)
+        }
+        None => None,
+    };
     let port = args
         .port
         .or(server_target.as_ref().map(|t| t.port))
