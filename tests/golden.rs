@@ -580,3 +580,95 @@ fn stdin_input_matches_file_input() {
     );
     assert_eq!(String::from_utf8_lossy(&file.stdout).lines().count(), 2);
 }
+
+/// The JSON document of the command-line contract, read back strictly: an unknown or missing
+/// field fails the test.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsaDoc {
+    schema_version: u32,
+    verdict: String,
+    records: Vec<TlsaRecord>,
+    findings: Vec<FindingDoc>,
+}
+
+#[derive(Debug, serde::Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct TlsaRecord {
+    owner: Option<String>,
+    ttl: u32,
+    usage: u8,
+    selector: u8,
+    matching_type: u8,
+    data: String,
+    source: String,
+    depth: usize,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FindingDoc {
+    code: String,
+    severity: String,
+    subject: String,
+    message: String,
+}
+
+#[test]
+fn json_document_parses_into_the_contract_types() {
+    let out = Command::new(env!("CARGO_BIN_EXE_danekit"))
+        .args([
+            "tlsa",
+            "weak-rsa1024.chain.pem",
+            "leaf-p256.csr.pem",
+            "--records",
+            "3 1 1",
+            "--host",
+            "Mail.Example.Test",
+            "--port",
+            "587",
+            "--ttl",
+            "300",
+            "-o",
+            "json",
+        ])
+        .current_dir(pki_dir())
+        .output()
+        .expect("run danekit");
+    assert_eq!(out.status.code(), Some(0));
+    // Findings are in the document, not on stderr.
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    let doc: TlsaDoc = serde_json::from_slice(&out.stdout).expect("contract JSON");
+    assert_eq!(doc.schema_version, 1);
+    assert_eq!(doc.verdict, "ok");
+    assert_eq!(
+        doc.records,
+        vec![
+            TlsaRecord {
+                owner: Some("_587._tcp.mail.example.test.".into()),
+                ttl: 300,
+                usage: 3,
+                selector: 1,
+                matching_type: 1,
+                data: "a948a88b9e7bc53c8e492526187f55c665bdb4a72d4a1188fd0c4b23188f1d3f".into(),
+                source: "weak-rsa1024.chain.pem".into(),
+                depth: 0,
+            },
+            TlsaRecord {
+                owner: Some("_587._tcp.mail.example.test.".into()),
+                ttl: 300,
+                usage: 3,
+                selector: 1,
+                matching_type: 1,
+                data: "fc32c9e85ed03d2bd60072d1b0014bcc4ed83e8c4050211ca8d1e0906c888e0c".into(),
+                source: "leaf-p256.csr.pem".into(),
+                depth: 0,
+            },
+        ]
+    );
+    assert_eq!(doc.findings.len(), 1);
+    assert_eq!(doc.findings[0].code, "weak-key");
+    assert_eq!(doc.findings[0].severity, "warning");
+    assert_eq!(doc.findings[0].subject, "weak-rsa1024.chain.pem");
+    assert!(doc.findings[0].message.contains("RSA-1024"));
+}

@@ -24,10 +24,15 @@ pub fn print_json<T: Serialize>(env: &mut dyn Env, doc: &T) -> Result<(), Failur
     write_stdout(env, &format!("{text}\n"))
 }
 
-/// Writes text on stdout; a closed pipe or full disk is reported, not ignored.
+/// Writes text on stdout. A full disk or another write error is reported; a reader that
+/// went away (`danekit … | head -1`) is not an error, as with other Unix filters.
 pub fn write_stdout(env: &mut dyn Env, text: &str) -> Result<(), Failure> {
     let out = env.stdout();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::input(anyhow::anyhow!("cannot write to standard output: {e}")))
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure::input(anyhow::anyhow!(
+            "cannot write to standard output: {e}"
+        ))),
+    }
 }
