@@ -375,6 +375,11 @@ const CASES: &[(&str, &[&str], i32)] = &[
         &["tlsa", "encrypted.key.trad.pem"],
         2,
     ),
+    (
+        "error-encrypted-der",
+        &["tlsa", "../misc/encrypted.key.der"],
+        2,
+    ),
     ("error-missing-file", &["tlsa", "no-such-file.pem"], 2),
     (
         "error-key-usage-2",
