@@ -1,6 +1,6 @@
 //! The report of `danekit tlsa`: the records computed from a set of inputs, with the lints of
-//! the command-line contract (RFC 7672 §3.1.3 for PKIX usages on SMTP, RFC 7671 §10.1.2 and
-//! §8 for selector and matching choices).
+//! the command-line contract (RFC 7672 §3.1.3 for PKIX usages on SMTP; RFC 7671 §8 for
+//! records that must survive a renewal).
 
 use thiserror::Error;
 
