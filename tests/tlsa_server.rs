@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use danekit::cli;
+use danekit::pki::{self, Loaded};
 use support::mail_servers::{Behaviour, LoopbackEnv, MailServer};
 
 fn pki(name: &str) -> PathBuf {
@@ -20,31 +21,16 @@ fn pki(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The DER certificates of a PEM chain file, in order.
+/// The DER certificates of a PEM chain file, in order, as the library reads them.
 fn chain_der(file: &str) -> Vec<Vec<u8>> {
-    let text = std::fs::read_to_string(pki(file)).expect("read chain");
-    let mut out = Vec::new();
-    let mut body = String::new();
-    let mut inside = false;
-    for line in text.lines() {
-        match line.trim() {
-            "-----BEGIN CERTIFICATE-----" => {
-                inside = true;
-                body.clear();
-            }
-            "-----END CERTIFICATE-----" => {
-                inside = false;
-                out.push(
-                    data_encoding::BASE64
-                        .decode(body.as_bytes())
-                        .expect("base64"),
-                );
-            }
-            l if inside => body.push_str(l),
-            _ => {}
-        }
+    let bytes = std::fs::read(pki(file)).expect("read chain");
+    match pki::parse_input(file, &bytes)
+        .expect("fixture chain")
+        .loaded
+    {
+        Loaded::Chain(certs) => certs.into_iter().map(|c| c.der).collect(),
+        Loaded::Key { .. } => panic!("{file} holds no certificate"),
     }
-    out
 }
 
 fn serve(behaviour: Behaviour, leaf: &str) -> MailServer {
