@@ -527,27 +527,10 @@ mod tests {
             p.check_assigned().unwrap_err().to_string(),
             "usage 4 is not assigned (known values: 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE)"
         );
-        assert!(
-            "3 2 1"
-                .parse::<ParamSet>()
-                .unwrap()
-                .check_assigned()
-                .is_err()
-        );
-        assert!(
-            "3 1 3"
-                .parse::<ParamSet>()
-                .unwrap()
-                .check_assigned()
-                .is_err()
-        );
-        assert!(
-            "3 1 255"
-                .parse::<ParamSet>()
-                .unwrap()
-                .check_assigned()
-                .is_err()
-        );
+        for text in ["3 2 1", "3 1 3", "3 1 255", "255 1 1"] {
+            let p: ParamSet = text.parse().unwrap();
+            assert!(p.check_assigned().is_err(), "{text}");
+        }
     }
 
     const HASH: &str = "0c72ac70b745ac19998811b131d662c9ac69dbdbe7cb23e5b514b56664c5d3d6";
