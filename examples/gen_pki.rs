@@ -1,9 +1,12 @@
 //! Generates the committed test PKI used by danekit's tests.
 //!
-//! Run as `cargo run --example gen_pki -- tests/fixtures/pki`. The certificates, CSRs and EC
-//! and Ed25519 keys are made with rcgen on every run. RSA keys, the RSA-1024 CSR and the
-//! encrypted keys cannot be made by ring, so they are made once with the `openssl` binary,
-//! committed, and only recreated when missing. Malformed inputs are written to the sibling
+//! Run as `cargo run --example gen_pki -- tests/fixtures/pki`. The output is deterministic:
+//! running it again over the committed files rewrites them byte for byte. Keys are read from
+//! the directory when present and otherwise made from fixed seeds (EC and Ed25519) or, for
+//! RSA keys, the RSA-1024 CSR and the encrypted keys that ring cannot make, once with the
+//! `openssl` binary. Certificates and CSRs are made with rcgen; ECDSA signatures use RFC 6979
+//! deterministic nonces (the RustCrypto `p256`/`p384` crates), and RSA PKCS#1 v1.5 and Ed25519
+//! signatures are deterministic by design. Malformed inputs are written to the sibling
 //! directory `bad/` (or to the second argument, when given). See
 //! `tests/fixtures/pki/README.md` for the full inventory.
 
@@ -12,11 +15,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
+use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CertificateSigningRequest, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, PKCS_RSA_SHA384, PKCS_RSA_SHA512,
-    PublicKeyData, SignatureAlgorithm, SubjectPublicKeyInfo, date_time_ymd,
+    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
+    PKCS_RSA_SHA384, PKCS_RSA_SHA512, PublicKeyData, SignatureAlgorithm, SigningKey,
+    SubjectPublicKeyInfo, date_time_ymd,
 };
 
 const ORGANIZATION: &str = "danekit test";
@@ -62,25 +67,26 @@ fn main() -> Result<()> {
     fx.write("root-ca.pem", root_cert.pem())?;
     let root = Issuer::new(root_params, root_key);
 
-    let int_key = KeyPair::generate()?;
+    let int_key = fx.ec_key("int-ca.key.pem", Curve::P256)?;
     let mut int_params = base_params("danekit Test Intermediate CA", &[])?;
     int_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
     int_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     int_params.use_authority_key_identifier_extension = true;
     let int_cert = int_params.signed_by(&int_key, &root)?;
     fx.write("int-ca.pem", int_cert.pem())?;
-    fx.write("int-ca.key.pem", int_key.serialize_pem())?;
+    fx.write("int-ca.key.pem", int_key.pair.serialize_pem())?;
     let intermediate = Issuer::new(int_params, int_key);
 
     let chain_tail = int_cert.pem();
     let fullchain_tail = format!("{}{}", int_cert.pem(), root_cert.pem());
 
     for kind in ["rsa2048", "p256", "p384", "ed25519"] {
+        let name = format!("leaf-{kind}.key.pem");
         let key = match kind {
-            "rsa2048" => fx.load_pkcs8("leaf-rsa2048.key.pem", &PKCS_RSA_SHA256)?,
-            "p256" => KeyPair::generate()?,
-            "p384" => KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384)?,
-            _ => ed25519_v1(&KeyPair::generate_for(&PKCS_ED25519)?)?,
+            "rsa2048" => FixtureKey::plain(fx.load_pkcs8(&name, &PKCS_RSA_SHA256)?),
+            "p256" => fx.ec_key(&name, Curve::P256)?,
+            "p384" => fx.ec_key(&name, Curve::P384)?,
+            _ => FixtureKey::plain(fx.ed25519_key(&name)?),
         };
         let host = format!("{kind}.{SHARED_NAME}");
         let leaf = issue_leaf(&host, &key, Validity::Current, &intermediate)?;
@@ -96,29 +102,30 @@ fn main() -> Result<()> {
             &format!("{stem}.fullchain.pem"),
             format!("{}{fullchain_tail}", leaf.cert.pem()),
         )?;
+        let pair = &key.pair;
         if kind != "rsa2048" {
-            fx.write(&format!("{stem}.key.pem"), key.serialize_pem())?;
+            fx.write(&format!("{stem}.key.pem"), pair.serialize_pem())?;
         }
-        fx.write(&format!("{stem}.key.der"), key.serialized_der())?;
-        if let Some((label, der)) = traditional_key(key.serialized_der(), key.der_bytes())? {
+        fx.write(&format!("{stem}.key.der"), pair.serialized_der())?;
+        if let Some((label, der)) = traditional_key(pair.serialized_der(), pair.der_bytes())? {
             fx.write(&format!("{stem}.key.trad.pem"), pem_encode(label, &der))?;
         }
-        fx.write(&format!("{stem}.pub.pem"), key.public_key_pem())?;
-        fx.write(&format!("{stem}.pub.der"), key.subject_public_key_info())?;
+        fx.write(&format!("{stem}.pub.pem"), pair.public_key_pem())?;
+        fx.write(&format!("{stem}.pub.der"), pair.subject_public_key_info())?;
         fx.write(&format!("{stem}.csr.pem"), leaf.csr.pem()?)?;
         fx.write(&format!("{stem}.csr.der"), leaf.csr.der().as_ref())?;
     }
 
-    let self_key = KeyPair::generate()?;
+    let self_key = fx.ec_key("selfsigned.key.pem", Curve::P256)?;
     let host = format!("self.{SHARED_NAME}");
     let request = leaf_params(&host, &self_key, Validity::Current)?;
     let self_csr = request.serialize_request(&self_key)?;
     let self_cert = request.self_signed(&self_key)?;
     fx.write("selfsigned.pem", self_cert.pem())?;
-    fx.write("selfsigned.key.pem", self_key.serialize_pem())?;
+    fx.write("selfsigned.key.pem", self_key.pair.serialize_pem())?;
     fx.write("selfsigned.csr.pem", self_csr.pem()?)?;
 
-    let expired_key = KeyPair::generate()?;
+    let expired_key = fx.ec_key("expired.key.pem", Curve::P256)?;
     let host = format!("expired.{SHARED_NAME}");
     let expired = issue_leaf(&host, &expired_key, Validity::Expired, &intermediate)?;
     fx.write("expired.pem", expired.cert.pem())?;
@@ -126,7 +133,7 @@ fn main() -> Result<()> {
         "expired.chain.pem",
         format!("{}{chain_tail}", expired.cert.pem()),
     )?;
-    fx.write("expired.key.pem", expired_key.serialize_pem())?;
+    fx.write("expired.key.pem", expired_key.pair.serialize_pem())?;
     fx.write("expired.csr.pem", expired.csr.pem()?)?;
 
     let weak_spki = fx.weak_public_key()?;
@@ -158,7 +165,137 @@ struct Generator {
     written: usize,
 }
 
+/// The curves of the fixture's EC keys.
+#[derive(Clone, Copy)]
+enum Curve {
+    P256,
+    P384,
+}
+
+/// A fixture key whose signatures are deterministic: ECDSA with RFC 6979 nonces, or a key
+/// (RSA PKCS#1 v1.5, Ed25519) whose signatures are deterministic anyway.
+struct FixtureKey {
+    pair: KeyPair,
+    ecdsa: Option<EcdsaSigner>,
+}
+
+enum EcdsaSigner {
+    P256(p256::ecdsa::SigningKey),
+    P384(p384::ecdsa::SigningKey),
+}
+
+impl FixtureKey {
+    fn plain(pair: KeyPair) -> Self {
+        FixtureKey { pair, ecdsa: None }
+    }
+}
+
+impl PublicKeyData for FixtureKey {
+    fn der_bytes(&self) -> &[u8] {
+        self.pair.der_bytes()
+    }
+
+    fn algorithm(&self) -> &'static SignatureAlgorithm {
+        self.pair.algorithm()
+    }
+}
+
+impl SigningKey for FixtureKey {
+    fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, rcgen::Error> {
+        use p256::ecdsa::signature::Signer;
+        let fixed = match &self.ecdsa {
+            None => return self.pair.sign(msg),
+            Some(EcdsaSigner::P256(k)) => {
+                let sig: p256::ecdsa::Signature = k.sign(msg);
+                sig.to_bytes().to_vec()
+            }
+            Some(EcdsaSigner::P384(k)) => {
+                let sig: p384::ecdsa::Signature = k.sign(msg);
+                sig.to_bytes().to_vec()
+            }
+        };
+        // X9.62 Ecdsa-Sig-Value ::= SEQUENCE { r INTEGER, s INTEGER }
+        let (r, s) = fixed.split_at(fixed.len() / 2);
+        let body = [der_unsigned(r), der_unsigned(s)].concat();
+        Ok(encode_tlv(TAG_SEQUENCE, &body))
+    }
+}
+
+/// A minimal DER INTEGER for an unsigned big-endian number.
+fn der_unsigned(bytes: &[u8]) -> Vec<u8> {
+    let skip = bytes.iter().take_while(|&&b| b == 0).count();
+    let mut value = bytes[skip..].to_vec();
+    if value.first().is_none_or(|&b| b >= 0x80) {
+        value.insert(0, 0);
+    }
+    encode_tlv(TAG_INTEGER, &value)
+}
+
+/// 32 bytes from a fixed seed and a label: SHA-256 in counter mode, for keys that must come
+/// out the same on every run.
+fn seeded_bytes(label: &str, counter: u32, len: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut block = 0u32;
+    while out.len() < len {
+        let input = format!("danekit fixture seed/{label}/{counter}/{block}");
+        out.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref());
+        block += 1;
+    }
+    out.truncate(len);
+    out
+}
+
 impl Generator {
+    /// The EC key in `name`, or, when the file is missing, one made from a fixed seed.
+    fn ec_key(&self, name: &str, curve: Curve) -> Result<FixtureKey> {
+        let alg = match curve {
+            Curve::P256 => &PKCS_ECDSA_P256_SHA256,
+            Curve::P384 => &PKCS_ECDSA_P384_SHA384,
+        };
+        let pair = if self.path(name).exists() {
+            self.load_pkcs8(name, alg)?
+        } else {
+            let der = seeded_ec_pkcs8(name, curve)?;
+            KeyPair::from_pkcs8_der_and_sign_algo(&der.as_slice().into(), alg)?
+        };
+        let secret = ec_secret(pair.serialized_der())?;
+        let ecdsa = match curve {
+            Curve::P256 => EcdsaSigner::P256(
+                p256::ecdsa::SigningKey::from_slice(&secret)
+                    .map_err(|_| anyhow::anyhow!("{name}: not a P-256 scalar"))?,
+            ),
+            Curve::P384 => EcdsaSigner::P384(
+                p384::ecdsa::SigningKey::from_slice(&secret)
+                    .map_err(|_| anyhow::anyhow!("{name}: not a P-384 scalar"))?,
+            ),
+        };
+        Ok(FixtureKey {
+            pair,
+            ecdsa: Some(ecdsa),
+        })
+    }
+
+    /// The Ed25519 key in `name`, or, when the file is missing, one made from a fixed seed,
+    /// as a version 1 PKCS#8 `PrivateKeyInfo` without the public key (RFC 8410 §7), the form
+    /// `openssl genpkey` writes; OpenSSL 3.0 refuses ring's version 2.
+    fn ed25519_key(&self, name: &str) -> Result<KeyPair> {
+        if self.path(name).exists() {
+            return self.load_pkcs8(name, &PKCS_ED25519);
+        }
+        let seed = seeded_bytes(name, 0, 32);
+        let body = [
+            &encode_tlv(TAG_INTEGER, &[0])[..],
+            &encode_tlv(TAG_SEQUENCE, &encode_tlv(TAG_OID, OID_ED25519)),
+            &encode_tlv(TAG_OCTET_STRING, &encode_tlv(TAG_OCTET_STRING, &seed)),
+        ]
+        .concat();
+        let der = encode_tlv(TAG_SEQUENCE, &body);
+        Ok(KeyPair::from_pkcs8_der_and_sign_algo(
+            &der.as_slice().into(),
+            &PKCS_ED25519,
+        )?)
+    }
+
     fn path(&self, name: &str) -> PathBuf {
         self.out.join(name)
     }
@@ -354,9 +491,9 @@ fn is_rsa(key: &impl PublicKeyData) -> bool {
 
 fn issue_leaf(
     host: &str,
-    key: &KeyPair,
+    key: &FixtureKey,
     validity: Validity,
-    issuer: &Issuer<'_, KeyPair>,
+    issuer: &Issuer<'_, FixtureKey>,
 ) -> Result<Leaf> {
     let mut params = leaf_params(host, key, validity)?;
     let csr = params.serialize_request(key)?;
@@ -419,27 +556,60 @@ fn traditional_key(pkcs8: &[u8], public_key: &[u8]) -> Result<Option<(&'static s
     Ok(Some(("EC PRIVATE KEY", encode_tlv(TAG_SEQUENCE, &body))))
 }
 
-/// Re-encodes ring's Ed25519 key as a version 1 `PrivateKeyInfo` without the public key, the
-/// RFC 8410 section 7 form that `openssl genpkey` writes. OpenSSL 3.0 refuses ring's version 2
-/// `OneAsymmetricKey` (RFC 5958), which would make the key useless to interop tests.
-fn ed25519_v1(key: &KeyPair) -> Result<KeyPair> {
-    let (outer, _) = read_tlv(key.serialized_der())?;
-    let (_version, tail) = read_tlv(outer.value)?;
-    let (algorithm, tail) = read_tlv(tail)?;
-    let (private_key, _) = read_tlv(tail)?;
-    let body = [
-        &encode_tlv(TAG_INTEGER, &[0])[..],
-        algorithm.raw,
-        private_key.raw,
-    ]
-    .concat();
-    let der = encode_tlv(TAG_SEQUENCE, &body);
-    let v1 = KeyPair::from_pkcs8_der_and_sign_algo(&der.as_slice().into(), &PKCS_ED25519)?;
-    ensure!(
-        v1.der_bytes() == key.der_bytes(),
-        "Ed25519 public key changed"
-    );
-    Ok(v1)
+/// A PKCS#8 EC key in ring's layout (RFC 5915 `ECPrivateKey` with the public point and no
+/// parameters, inside RFC 5958 `PrivateKeyInfo`), its scalar made from a fixed seed.
+fn seeded_ec_pkcs8(label: &str, curve: Curve) -> Result<Vec<u8>> {
+    for counter in 0..16 {
+        let (scalar, point, curve_oid) = match curve {
+            Curve::P256 => {
+                let bytes = seeded_bytes(label, counter, 32);
+                let Ok(key) = p256::SecretKey::from_slice(&bytes) else {
+                    continue;
+                };
+                let point = key.public_key().to_encoded_point(false).as_bytes().to_vec();
+                (bytes, point, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07][..])
+            }
+            Curve::P384 => {
+                let bytes = seeded_bytes(label, counter, 48);
+                let Ok(key) = p384::SecretKey::from_slice(&bytes) else {
+                    continue;
+                };
+                let point = key.public_key().to_encoded_point(false).as_bytes().to_vec();
+                (bytes, point, &[0x2b, 0x81, 0x04, 0x00, 0x22][..])
+            }
+        };
+        let mut bits = vec![0];
+        bits.extend_from_slice(&point);
+        let ec = [
+            encode_tlv(TAG_INTEGER, &[1]),
+            encode_tlv(TAG_OCTET_STRING, &scalar),
+            encode_tlv(TAG_CONTEXT_1, &encode_tlv(TAG_BIT_STRING, &bits)),
+        ]
+        .concat();
+        let algorithm = [
+            encode_tlv(TAG_OID, OID_EC_PUBLIC_KEY),
+            encode_tlv(TAG_OID, curve_oid),
+        ]
+        .concat();
+        let body = [
+            encode_tlv(TAG_INTEGER, &[0]),
+            encode_tlv(TAG_SEQUENCE, &algorithm),
+            encode_tlv(TAG_OCTET_STRING, &encode_tlv(TAG_SEQUENCE, &ec)),
+        ]
+        .concat();
+        return Ok(encode_tlv(TAG_SEQUENCE, &body));
+    }
+    bail!("no valid scalar from the seed for {label}")
+}
+
+/// The private scalar of a PKCS#8 EC key.
+fn ec_secret(pkcs8: &[u8]) -> Result<Vec<u8>> {
+    let info = parse_pkcs8(pkcs8)?;
+    let (ec, _) = read_tlv(info.private_key)?;
+    let (_version, tail) = read_tlv(ec.value)?;
+    let (secret, _) = read_tlv(tail)?;
+    ensure!(secret.tag == TAG_OCTET_STRING, "bad ECPrivateKey");
+    Ok(secret.value.to_vec())
 }
 
 struct Pkcs8<'a> {

@@ -1,35 +1,82 @@
-//! The environment a command runs in: the clock, the standard streams and the network.
+//! The environment a command runs in: the clock, the standard streams, the local host name and
+//! the network.
 //!
-//! Library code reaches the outside world only through [`Env`], so that command tests can run
-//! with a fixed clock, captured output and loopback servers. [`RealEnv`] is the one used by the
-//! binary. Nothing here interprets what it reads or writes.
+//! Library code reaches the outside world only through [`Env`] and its network half [`Net`],
+//! so that command tests run with a fixed clock, captured output and loopback servers.
+//! [`RealEnv`] and [`SystemNet`] are the ones the binary uses. [`Net`] is `Send + Sync`, so
+//! concurrent probes can share one. Every wait here has a deadline, and every read of an input
+//! has a size cap ([`read_capped`]). Nothing here interprets what it reads or writes.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// A bidirectional byte stream to a peer (a TCP connection, or a test double).
-pub trait Stream: Read + Write + Send {}
-impl<T: Read + Write + Send> Stream for T {}
+use thiserror::Error;
 
-/// A connection made by [`Env::connect`], with the address that answered.
-pub struct Connection {
-    pub stream: Box<dyn Stream>,
-    pub peer: SocketAddr,
+/// The largest input file or standard input read, in bytes. A certificate chain is a few
+/// kilobytes; this leaves room for bundles and keeps `/dev/zero` from filling memory.
+pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The longest time any one wait may be given (`--timeout`, `--greeting-timeout`).
+pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// A bidirectional byte stream to a peer (a TCP connection, or a test double).
+pub trait Stream: Read + Write + Send {
+    /// Sets how long one read may block (`None`: forever). Test doubles that never block may
+    /// ignore it.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
 }
 
-/// Clock, standard streams and network access for one run of a command.
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// An open connection made by [`Net::connect`].
+pub struct Connection {
+    pub stream: Box<dyn Stream>,
+    /// The address connected to.
+    pub peer: SocketAddr,
+    /// The local address of the connection, when the transport knows it.
+    pub local: Option<SocketAddr>,
+}
+
+/// Name resolution and TCP connections. Shared by concurrent probes.
+pub trait Net: Send + Sync {
+    /// The addresses of `host` (a domain name or an IP literal), each with `port`, within
+    /// `timeout`.
+    fn resolve(&self, host: &str, port: u16, timeout: Duration) -> io::Result<Vec<SocketAddr>>;
+
+    /// Opens a TCP connection to `addr` within `timeout`. Reads and writes on the stream are
+    /// bounded by `timeout` too, until the caller sets other read timeouts.
+    fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<Connection>;
+}
+
+/// Why an input could not be read.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    #[error("larger than {} MiB, too large for a certificate, key or CSR", cap / (1024 * 1024))]
+    TooLarge { cap: usize },
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Clock, standard streams, host name and network access for one run of a command.
 pub trait Env {
     /// The current time in seconds since the Unix epoch.
     fn now(&self) -> i64;
 
-    /// Opens a TCP connection to `host:port`, trying each resolved address in turn. The stream
-    /// has read and write timeouts of `timeout` set, so a silent peer gives an error instead of
-    /// a hang.
-    fn connect(&self, host: &str, port: u16, timeout: Duration) -> io::Result<Connection>;
+    /// Name resolution and connections.
+    fn net(&self) -> &dyn Net;
 
-    /// Reads standard input to its end.
-    fn read_stdin(&mut self) -> io::Result<Vec<u8>>;
+    /// This machine's fully qualified domain name, if it has one (for SMTP `EHLO`).
+    fn fqdn(&self) -> Option<String>;
+
+    /// Reads standard input to its end, at most `cap` bytes.
+    fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError>;
 
     /// The stream for results.
     fn stdout(&mut self) -> &mut dyn Write;
@@ -38,10 +85,28 @@ pub trait Env {
     fn stderr(&mut self) -> &mut dyn Write;
 }
 
+/// Reads `reader` to its end, refusing more than `cap` bytes.
+pub fn read_capped(reader: impl Read, cap: usize) -> Result<Vec<u8>, ReadError> {
+    let mut buf = Vec::new();
+    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
+    reader.take(limit).read_to_end(&mut buf)?;
+    if buf.len() > cap {
+        return Err(ReadError::TooLarge { cap });
+    }
+    Ok(buf)
+}
+
+/// Reads a file, refusing more than `cap` bytes.
+pub fn read_file(path: &Path, cap: usize) -> Result<Vec<u8>, ReadError> {
+    let file = std::fs::File::open(path)?;
+    read_capped(file, cap)
+}
+
 /// The process's own environment: system clock, system resolver, real sockets.
 pub struct RealEnv {
     stdout: io::Stdout,
     stderr: io::Stderr,
+    net: SystemNet,
 }
 
 impl RealEnv {
@@ -49,6 +114,7 @@ impl RealEnv {
         RealEnv {
             stdout: io::stdout(),
             stderr: io::stderr(),
+            net: SystemNet,
         }
     }
 }
@@ -67,14 +133,16 @@ impl Env for RealEnv {
         }
     }
 
-    fn connect(&self, host: &str, port: u16, timeout: Duration) -> io::Result<Connection> {
-        connect_tcp(host, port, timeout)
+    fn net(&self) -> &dyn Net {
+        &self.net
     }
 
-    fn read_stdin(&mut self) -> io::Result<Vec<u8>> {
-        let mut buf = Vec::new();
-        io::stdin().lock().read_to_end(&mut buf)?;
-        Ok(buf)
+    fn fqdn(&self) -> Option<String> {
+        system_fqdn()
+    }
+
+    fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError> {
+        read_capped(io::stdin().lock(), cap)
     }
 
     fn stdout(&mut self) -> &mut dyn Write {
@@ -86,26 +154,133 @@ impl Env for RealEnv {
     }
 }
 
-/// Connects to the first address of `host:port` that accepts within `timeout`, and sets the
-/// same timeout for reads and writes. `host` may be a name, an IPv4 address or an IPv6 address
-/// with or without brackets.
-pub fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<Connection> {
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = (bare, port).to_socket_addrs()?.collect();
-    let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"));
-    for addr in addrs {
-        match TcpStream::connect_timeout(&addr, timeout) {
-            Ok(tcp) => {
-                tcp.set_read_timeout(Some(timeout))?;
-                tcp.set_write_timeout(Some(timeout))?;
-                tcp.set_nodelay(true)?;
-                return Ok(Connection {
-                    stream: Box::new(tcp),
-                    peer: addr,
-                });
-            }
-            Err(e) => last = e,
-        }
+/// The system resolver and real TCP sockets.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemNet;
+
+impl Net for SystemNet {
+    fn resolve(&self, host: &str, port: u16, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+        resolve_system(host, port, timeout)
     }
-    Err(last)
+
+    fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<Connection> {
+        connect_tcp(addr, timeout)
+    }
+}
+
+/// Resolves `host` with the system resolver within `timeout`. The lookup runs on its own
+/// thread, because `getaddrinfo` cannot be interrupted; when the time is up the caller goes on
+/// and the thread ends on its own.
+pub fn resolve_system(host: &str, port: u16, timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, port)]);
+    }
+    let (tx, rx) = mpsc::channel();
+    let name = host.to_owned();
+    std::thread::Builder::new()
+        .name("resolve".into())
+        .spawn(move || {
+            let result = (name.as_str(), port)
+                .to_socket_addrs()
+                .map(|addrs| addrs.collect::<Vec<_>>());
+            let _ = tx.send(result);
+        })?;
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(addrs)) if addrs.is_empty() => Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{host} has no address"),
+        )),
+        Ok(result) => result,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer for {host} within {} ms", timeout.as_millis()),
+        )),
+    }
+}
+
+/// Connects to `addr` within `timeout` and sets the same timeout for reads and writes.
+pub fn connect_tcp(addr: SocketAddr, timeout: Duration) -> io::Result<Connection> {
+    let tcp = TcpStream::connect_timeout(&addr, timeout)?;
+    tcp.set_read_timeout(Some(timeout))?;
+    tcp.set_write_timeout(Some(timeout))?;
+    tcp.set_nodelay(true)?;
+    let local = tcp.local_addr().ok();
+    Ok(Connection {
+        stream: Box::new(tcp),
+        peer: addr,
+        local,
+    })
+}
+
+/// The host name from the kernel when it is fully qualified (has a dot), else the first
+/// dotted alias of that name in `/etc/hosts`, as `hostname -f` finds it on most systems.
+fn system_fqdn() -> Option<String> {
+    let short = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let short = short.trim();
+    if short.is_empty() {
+        return None;
+    }
+    if short.contains('.') {
+        return Some(short.to_owned());
+    }
+    let hosts = read_file(Path::new("/etc/hosts"), 1024 * 1024).ok()?;
+    fqdn_from_hosts(&String::from_utf8_lossy(&hosts), short)
+}
+
+/// In `/etc/hosts` text, the first name with a dot on a line that also names `short`.
+fn fqdn_from_hosts(hosts: &str, short: &str) -> Option<String> {
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or_default();
+        let names: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let mentions = names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(short) || n.split('.').next() == Some(short));
+        if !mentions {
+            return None;
+        }
+        names
+            .iter()
+            .find(|n| n.contains('.') && n.split('.').next() == Some(short))
+            .map(|n| (*n).to_owned())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_are_capped() {
+        let data = vec![7u8; 100];
+        assert_eq!(read_capped(&data[..], 100).unwrap().len(), 100);
+        assert!(matches!(
+            read_capped(&data[..], 99),
+            Err(ReadError::TooLarge { cap: 99 })
+        ));
+        let zeros = io::repeat(0);
+        assert!(matches!(
+            read_capped(zeros, 1 << 20),
+            Err(ReadError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn fqdn_from_etc_hosts_lines() {
+        let hosts = "127.0.0.1 localhost\n# 10.0.0.1 mx mx.example.org\n\
+                     127.0.1.1 mx.example.test mx\n::1 ip6-localhost\n";
+        assert_eq!(
+            fqdn_from_hosts(hosts, "mx").as_deref(),
+            Some("mx.example.test")
+        );
+        assert_eq!(fqdn_from_hosts(hosts, "other"), None);
+        assert_eq!(fqdn_from_hosts("127.0.1.1 mx\n", "mx"), None);
+    }
+
+    #[test]
+    fn resolving_an_address_literal_needs_no_lookup() {
+        let addrs = resolve_system("127.0.0.1", 25, Duration::from_secs(1)).unwrap();
+        assert_eq!(addrs, vec!["127.0.0.1:25".parse().unwrap()]);
+        let addrs = resolve_system("::1", 25, Duration::from_secs(1)).unwrap();
+        assert_eq!(addrs, vec!["[::1]:25".parse().unwrap()]);
+    }
 }

@@ -2,17 +2,22 @@
 //!
 //! The library holds every piece of the `danekit` command so that tests can drive it without a
 //! process: [`tlsa`] (RFC 6698 records, computed and printed), [`pki`] (certificates, chains,
-//! keys and CSRs read from PEM or DER), [`probe`] (STARTTLS dialogues and the TLS handshake that
-//! captures a presented chain), [`report`] (findings and verdicts), [`env`] (clock, streams and
+//! keys and CSRs read from PEM or DER), [`probe`] (STARTTLS dialogues and the TLS handshakes
+//! that capture the presented chains), [`zone`] (zone, nsupdate and knotc text), [`report`]
+//! (findings and verdicts), [`addr`] (host names and addresses), [`time`] (instants and DNSSEC
+//! serial times), [`text`] (escaping what files and peers say), [`env`] (clock, streams and
 //! network), and [`cli`] (argument parsing, printers and exit codes).
 //!
-//! `tlsa`, `pki` and `report` do no I/O; `probe` reaches the network only through [`env::Env`];
-//! nothing imports `cli`.
+//! Arrows point down: `cli` → `probe` → `tlsa` → `pki`. `tlsa`, `pki`, `zone` and `report` do
+//! no I/O; `probe` reaches the network only through [`env::Net`]; nothing imports `cli`.
 
+pub mod addr;
 pub mod cli;
 pub mod env;
 pub mod pki;
 pub mod probe;
 pub mod report;
+pub mod text;
+pub mod time;
 pub mod tlsa;
 pub mod zone;

@@ -1,16 +1,29 @@
-//! `probe::probe_chain` against in-process servers on loopback: each STARTTLS dialogue, implicit
-//! TLS, TLS 1.2, SNI choice (RFC 7672 §8.1), and each way a server can fail.
+//! The probe against in-process servers on loopback: each STARTTLS dialogue, implicit TLS,
+//! TLS 1.2, SNI (RFC 7672 §8.1), certificates chosen by SNI and by signature scheme, the EHLO
+//! name, the greeting wait, and each way a server can fail.
+//!
+//! Success paths run with the default limits (10 s per step, 60 s for the greeting); only the
+//! tests that wait for a silent server on purpose use short ones.
 
 mod support;
 
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use danekit::probe::{Presented, ProbeError, Starttls, Step, Target, probe_chain};
-use support::mail_servers::{Behaviour, LoopbackEnv, MailServer, TestPki, TlsVersions};
+use danekit::addr::Host;
+use danekit::probe::{
+    KeyType, Presented, ProbeError, Starttls, Step, Target, probe_all, probe_chain, sni_name,
+};
+use rustls::SignatureScheme;
+use support::mail_servers::{
+    Behaviour, LoopbackEnv, MailServer, ServedCert, TestPki, TlsVersions,
+};
 
-const TIMEOUT: Duration = Duration::from_millis(500);
+const TIMEOUT: Duration = Duration::from_secs(10);
+const GREETING: Duration = Duration::from_secs(60);
+/// For the tests that wait on a silent server on purpose.
+const SHORT: Duration = Duration::from_millis(500);
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn pki() -> &'static TestPki {
@@ -18,27 +31,82 @@ fn pki() -> &'static TestPki {
     PKI.get_or_init(|| TestPki::generate(&["mx.example.test"]))
 }
 
-fn target(server: &MailServer, starttls: Starttls) -> Target {
-    Target {
-        host: "127.0.0.1".to_owned(),
-        port: server.port(),
-        starttls,
+fn named_pki() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| TestPki::generate(&["named.example.test"]))
+}
+
+/// The fixture RSA-2048 chain and key: a second certificate for a dual-key server.
+fn rsa_cert() -> ServedCert {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
+    let chain = ["leaf-rsa2048.der"]
+        .iter()
+        .map(|f| std::fs::read(dir.join(f)).unwrap())
+        .chain(std::iter::once(pem_der(&dir.join("int-ca.pem"))))
+        .collect();
+    ServedCert {
         sni: None,
-        timeout: TIMEOUT,
+        chain,
+        key_der: std::fs::read(dir.join("leaf-rsa2048.key.der")).unwrap(),
     }
 }
 
-fn probe(server: &MailServer, starttls: Starttls) -> Result<Presented, ProbeError> {
-    probe_chain(&LoopbackEnv::new(), &target(server, starttls))
+fn pem_der(path: &std::path::Path) -> Vec<u8> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let b64: String = text.lines().filter(|l| !l.starts_with("-----")).collect();
+    data_encoding::BASE64.decode(b64.as_bytes()).unwrap()
 }
 
-fn probe_err(server: &MailServer, starttls: Starttls) -> ProbeError {
-    let err = probe(server, starttls).unwrap_err();
+fn ecdsa_cert(pki: &TestPki, sni: Option<&str>) -> ServedCert {
+    ServedCert {
+        sni: sni.map(str::to_owned),
+        chain: pki.chain(),
+        key_der: pki.leaf_key_der.clone(),
+    }
+}
+
+fn target(server: &MailServer, starttls: Starttls) -> Target {
+    Target {
+        host: Host::Ip(LOCALHOST),
+        port: server.port(),
+        starttls,
+        sni: None,
+        ehlo: None,
+        timeout: TIMEOUT,
+        greeting_timeout: GREETING,
+    }
+}
+
+fn short(server: &MailServer, starttls: Starttls) -> Target {
+    Target {
+        timeout: SHORT,
+        greeting_timeout: SHORT,
+        ..target(server, starttls)
+    }
+}
+
+fn addrs(server: &MailServer) -> Vec<SocketAddr> {
+    vec![server.addr]
+}
+
+fn probe_with(server: &MailServer, target: &Target) -> Result<Presented, ProbeError> {
+    probe_chain(&LoopbackEnv::new().net, target, &addrs(server), KeyType::Ecdsa)
+}
+
+fn probe(server: &MailServer, starttls: Starttls) -> Result<Presented, ProbeError> {
+    probe_with(server, &target(server, starttls))
+}
+
+fn check_err(server: &MailServer, err: ProbeError) -> ProbeError {
     let peer = format!("127.0.0.1:{}: ", server.port());
     assert!(err.to_string().starts_with(&peer), "{err}");
     assert!(!err.to_string().contains('\n'), "{err}");
     assert!(!err.is_input_error(), "{err}");
     err
+}
+
+fn probe_err(server: &MailServer, starttls: Starttls) -> ProbeError {
+    check_err(server, probe(server, starttls).unwrap_err())
 }
 
 fn assert_tls13_chain(presented: &Presented, server: &MailServer, starttls: Starttls) {
@@ -49,6 +117,7 @@ fn assert_tls13_chain(presented: &Presented, server: &MailServer, starttls: Star
     assert_eq!(presented.cipher_suite, "TLS13_AES_256_GCM_SHA384");
     assert_eq!(presented.starttls, starttls);
     assert_eq!(presented.sni, None);
+    assert_eq!(presented.key_type, KeyType::Ecdsa);
 }
 
 #[test]
@@ -57,11 +126,12 @@ fn smtp_starttls_rfc_3207_captures_the_chain_as_sent() {
     let presented = probe(&server, Starttls::Smtp).unwrap();
     assert_tls13_chain(&presented, &server, Starttls::Smtp);
 
+    // Without a fully qualified name, EHLO gives the address literal (RFC 5321 §4.1.4).
     let transcript = presented.transcript.to_string();
     assert_eq!(
         transcript,
         "S: 220 mx.example.test ESMTP test server\n\
-         C: EHLO danekit.invalid\n\
+         C: EHLO [127.0.0.1]\n\
          S: 250-mx.example.test\n\
          S: 250-PIPELINING\n\
          S: 250-STARTTLS\n\
@@ -71,7 +141,7 @@ fn smtp_starttls_rfc_3207_captures_the_chain_as_sent() {
     );
 
     let sessions = server.sessions(1);
-    assert_eq!(sessions[0].plaintext, ["EHLO danekit.invalid", "STARTTLS"]);
+    assert_eq!(sessions[0].plaintext, ["EHLO [127.0.0.1]", "STARTTLS"]);
     assert_eq!(sessions[0].tls_version.as_deref(), Some("TLSv1.3"));
     assert_eq!(sessions[0].sni, None, "no SNI for an IP address");
 }
@@ -116,6 +186,21 @@ fn pop3_stls_is_tried_when_capa_fails() {
     let presented = probe(&server, Starttls::Pop3).unwrap();
     assert_tls13_chain(&presented, &server, Starttls::Pop3);
     assert_eq!(server.sessions(1)[0].plaintext, ["CAPA", "STLS"]);
+}
+
+#[test]
+fn pop3_err_after_the_greeting_is_reported_in_its_own_words() {
+    let server = pki().serve(Behaviour::Pop3ErrAfterGreeting);
+    let err = probe_err(&server, Starttls::Pop3);
+    assert!(matches!(err, ProbeError::ClosedAfterError { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "127.0.0.1:{}: server replied \"-ERR maintenance in progress, try later\" and \
+             closed the connection",
+            server.port()
+        )
+    );
 }
 
 #[test]
@@ -165,33 +250,33 @@ fn several_probes_against_one_server() {
 }
 
 #[test]
-fn sni_is_the_host_name_rfc_7672_section_8_1() {
+fn a_host_name_is_resolved_through_the_environment() {
     let server = pki().serve(Behaviour::SmtpStarttls);
     let env = LoopbackEnv::new().with_host("mx.example.test", LOCALHOST);
     let target = Target {
-        host: "mx.example.test".to_owned(),
+        host: Host::Name(danekit::addr::parse_host_name("mx.example.test").unwrap()),
+        sni: Some(sni_name("mx.example.test").unwrap()),
         ..target(&server, Starttls::Smtp)
     };
-    let presented = probe_chain(&env, &target).unwrap();
-    assert_eq!(presented.sni.as_deref(), Some("mx.example.test"));
+    let found = probe_all(&env.net, &target, &[KeyType::Ecdsa]).unwrap();
+    assert_eq!(found.chains.len(), 1);
+    assert_eq!(found.chains[0].sni.as_deref(), Some("mx.example.test"));
     assert_eq!(
         server.sessions(1)[0].sni.as_deref(),
         Some("mx.example.test")
     );
-    assert_eq!(
-        env.connects(),
-        [("mx.example.test".to_owned(), server.port())]
-    );
+    assert_eq!(env.resolves(), ["mx.example.test"]);
+    assert_eq!(env.connects(), [server.addr]);
 }
 
 #[test]
 fn sni_given_explicitly() {
     let server = pki().serve(Behaviour::ImplicitTls);
     let target = Target {
-        sni: Some("tlsa-base.example.test".to_owned()),
+        sni: Some(sni_name("tlsa-base.example.test").unwrap()),
         ..target(&server, Starttls::None)
     };
-    let presented = probe_chain(&LoopbackEnv::new(), &target).unwrap();
+    let presented = probe_with(&server, &target).unwrap();
     assert_eq!(presented.sni.as_deref(), Some("tlsa-base.example.test"));
     assert_eq!(
         server.sessions(1)[0].sni.as_deref(),
@@ -199,29 +284,128 @@ fn sni_given_explicitly() {
     );
 }
 
+/// A server with a certificate per name (Dovecot `local_name`, Exim `$tls_in_sni`, Postfix
+/// `tls_server_sni_maps`) presents the named one only when the SNI asks for it.
 #[test]
-fn invalid_sni_is_an_input_error_and_nothing_is_sent() {
-    let server = pki().serve(Behaviour::SmtpStarttls);
-    for bad in ["not a name", "192.0.2.1"] {
-        let target = Target {
-            sni: Some(bad.to_owned()),
-            ..target(&server, Starttls::Smtp)
-        };
-        let err = probe_chain(&LoopbackEnv::new(), &target).unwrap_err();
-        assert!(
-            matches!(&err, ProbeError::InvalidSni { name, .. } if name == bad),
-            "{err}"
+fn per_name_certificates_follow_the_sni() {
+    let server = MailServer::start_certs(
+        Behaviour::SmtpStarttls,
+        TlsVersions::Tls12AndTls13,
+        vec![
+            ecdsa_cert(pki(), None),
+            ecdsa_cert(named_pki(), Some("named.example.test")),
+        ],
+    );
+    let named = Target {
+        sni: Some(sni_name("named.example.test").unwrap()),
+        ..target(&server, Starttls::Smtp)
+    };
+    assert_eq!(probe_with(&server, &named).unwrap().chain, named_pki().chain());
+    assert_eq!(probe(&server, Starttls::Smtp).unwrap().chain, pki().chain());
+    let sessions = server.sessions(2);
+    assert_eq!(sessions[0].served, Some(1));
+    assert_eq!(sessions[1].served, Some(0));
+}
+
+/// A server with an ECDSA and an RSA certificate gives each to the client that asks for it:
+/// one handshake per key type gets both chains, ECDSA first (RFC 8446 §4.2.3).
+#[test]
+fn every_certificate_of_a_dual_key_server() {
+    for versions in [TlsVersions::Tls12AndTls13, TlsVersions::Tls12Only] {
+        let server = MailServer::start_certs(
+            Behaviour::SmtpStarttls,
+            versions,
+            vec![ecdsa_cert(pki(), None), rsa_cert()],
         );
-        assert!(err.is_input_error());
+        let env = LoopbackEnv::new();
+        let found = probe_all(&env.net, &target(&server, Starttls::Smtp), &KeyType::ALL).unwrap();
+        let chains: Vec<_> = found.chains.iter().map(|p| (p.key_type, p.chain.clone())).collect();
+        assert_eq!(
+            chains,
+            vec![(KeyType::Ecdsa, pki().chain()), (KeyType::Rsa, rsa_cert().chain)]
+        );
+        // The Ed25519 handshake found no certificate: the server has none.
+        assert_eq!(found.failures.len(), 1);
+        assert_eq!(found.failures[0].0, KeyType::Ed25519);
+        let sessions = server.sessions(3);
+        let offered: Vec<Vec<SignatureScheme>> =
+            sessions.iter().map(|s| s.signature_schemes.clone()).collect();
+        assert!(offered.contains(&vec![
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+        ]) || offered.contains(&vec![
+            SignatureScheme::ECDSA_NISTP256_SHA256,
+            SignatureScheme::ECDSA_NISTP384_SHA384,
+        ]), "{offered:?}");
+        assert!(offered.contains(&vec![SignatureScheme::ED25519]), "{offered:?}");
         assert!(
-            err.to_string().starts_with(&format!(
-                "127.0.0.1:{}: invalid SNI name \"{bad}\": ",
-                server.port()
-            )),
-            "{err}"
+            offered.iter().any(|o| !o.is_empty()
+                && o.iter().all(|s| format!("{s:?}").starts_with("RSA_"))),
+            "{offered:?}"
         );
     }
-    assert_eq!(server.accepted(), 0);
+}
+
+#[test]
+fn one_key_type_asks_for_one_chain() {
+    let server = MailServer::start_certs(
+        Behaviour::ImplicitTls,
+        TlsVersions::Tls12AndTls13,
+        vec![ecdsa_cert(pki(), None), rsa_cert()],
+    );
+    let env = LoopbackEnv::new();
+    let found = probe_all(&env.net, &target(&server, Starttls::None), &[KeyType::Rsa]).unwrap();
+    assert_eq!(found.chains.len(), 1);
+    assert_eq!(found.chains[0].chain, rsa_cert().chain);
+    assert_eq!(server.accepted(), 1);
+}
+
+#[test]
+fn a_rejected_ehlo_is_named_as_such() {
+    let server = pki().serve(Behaviour::SmtpHeloRestriction);
+    let err = probe_err(&server, Starttls::Smtp);
+    assert!(
+        matches!(&err, ProbeError::EhloRejected { name, .. } if name == "[127.0.0.1]"),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "127.0.0.1:{}: server rejected EHLO [127.0.0.1] (550 5.7.1 <[127.0.0.1]>: Helo \
+             command rejected: Host not found)",
+            server.port()
+        )
+    );
+    let accepted = Target {
+        ehlo: Some("client.example.test".into()),
+        ..target(&server, Starttls::Smtp)
+    };
+    let presented = probe_with(&server, &accepted).unwrap();
+    assert_eq!(presented.chain, pki().chain());
+    assert_eq!(
+        server.sessions(2)[1].plaintext,
+        ["EHLO client.example.test", "STARTTLS"]
+    );
+}
+
+#[test]
+fn a_greeting_slower_than_the_limit_times_out_with_the_greeting_limit() {
+    let server = pki().serve(Behaviour::SmtpDelayedGreeting {
+        seconds: 5,
+        partial: true,
+    });
+    let quick = Target {
+        greeting_timeout: Duration::from_millis(700),
+        ..target(&server, Starttls::Smtp)
+    };
+    let err = check_err(&server, probe_with(&server, &quick).unwrap_err());
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "127.0.0.1:{}: timed out after 700 ms while waiting for the greeting",
+            server.port()
+        )
+    );
 }
 
 #[test]
@@ -246,7 +430,7 @@ fn smtp_without_starttls() {
             server.port()
         )
     );
-    assert_eq!(server.sessions(1)[0].plaintext, ["EHLO danekit.invalid"]);
+    assert_eq!(server.sessions(1)[0].plaintext, ["EHLO [127.0.0.1]"]);
 }
 
 #[test]
@@ -319,15 +503,13 @@ fn imap_bye_greeting() {
 #[test]
 fn silent_server_times_out() {
     let server = pki().serve(Behaviour::Silent);
-    let started = Instant::now();
-    let err = probe_err(&server, Starttls::Smtp);
-    assert!(started.elapsed() < Duration::from_secs(3));
+    let err = check_err(&server, probe_with(&server, &short(&server, Starttls::Smtp)).unwrap_err());
     assert!(
         matches!(
             err,
             ProbeError::Timeout {
                 step: Step::Greeting,
-                timeout: TIMEOUT,
+                limit: SHORT,
                 ..
             }
         ),
@@ -345,7 +527,7 @@ fn silent_server_times_out() {
 #[test]
 fn silent_server_times_out_in_the_handshake() {
     let server = pki().serve(Behaviour::Silent);
-    let err = probe_err(&server, Starttls::None);
+    let err = check_err(&server, probe_with(&server, &short(&server, Starttls::None)).unwrap_err());
     assert!(
         matches!(
             err,
@@ -360,6 +542,16 @@ fn silent_server_times_out_in_the_handshake() {
         err.to_string().ends_with("during the TLS handshake"),
         "{err}"
     );
+}
+
+#[test]
+fn a_probe_stays_within_its_bound() {
+    // A server that never answers: the greeting limit and the connection bound end it.
+    let server = pki().serve(Behaviour::Silent);
+    let started = Instant::now();
+    let t = short(&server, Starttls::Smtp);
+    probe_with(&server, &t).unwrap_err();
+    assert!(started.elapsed() <= t.connection_bound() + Duration::from_secs(2));
 }
 
 #[test]
@@ -392,8 +584,8 @@ fn plain_text_where_tls_is_expected() {
     assert!(
         matches!(
             &err,
-            ProbeError::Handshake {
-                error: rustls::Error::InvalidMessage(_),
+            ProbeError::PlainText {
+                suggested: Some(Starttls::Smtp),
                 ..
             }
         ),
@@ -402,8 +594,8 @@ fn plain_text_where_tls_is_expected() {
     assert_eq!(
         err.to_string(),
         format!(
-            "127.0.0.1:{}: TLS handshake failed: received corrupt message of type \
-             InvalidContentType",
+            "127.0.0.1:{}: server answered in plain text, not TLS (\"220 mx.example.test ESMTP \
+             plain text only\"); it speaks SMTP and expects its STARTTLS dialogue first",
             server.port()
         )
     );
@@ -412,24 +604,40 @@ fn plain_text_where_tls_is_expected() {
 #[test]
 fn tls_1_0_only_server_alert() {
     let server = pki().serve(Behaviour::AlertProtocolVersion);
-    let err = probe_err(&server, Starttls::None);
-    assert!(
-        matches!(
-            &err,
-            ProbeError::Handshake {
-                error: rustls::Error::AlertReceived(rustls::AlertDescription::ProtocolVersion),
-                ..
-            }
-        ),
-        "{err}"
-    );
+    let target = Target {
+        sni: Some(sni_name("mx.example.test").unwrap()),
+        ..target(&server, Starttls::None)
+    };
+    let err = check_err(&server, probe_with(&server, &target).unwrap_err());
+    assert!(matches!(&err, ProbeError::OldTls { .. }), "{err}");
     assert_eq!(
         err.to_string(),
         format!(
-            "127.0.0.1:{}: TLS handshake failed: received fatal alert: ProtocolVersion",
+            "127.0.0.1:{}: TLS handshake failed (SNI mx.example.test): the server speaks only \
+             TLS 1.0 or 1.1, and danekit speaks TLS 1.2 and 1.3 (received fatal alert: \
+             ProtocolVersion)",
             server.port()
         )
     );
+}
+
+#[test]
+fn static_rsa_only_server_alert() {
+    let server = pki().serve(Behaviour::AlertHandshakeFailure);
+    let env = LoopbackEnv::new();
+    let err = probe_all(&env.net, &target(&server, Starttls::None), &KeyType::ALL).unwrap_err();
+    let err = check_err(&server, err);
+    assert!(matches!(&err, ProbeError::NoCommonCipher { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "127.0.0.1:{}: TLS handshake failed (no SNI): the server accepts none of danekit's \
+             cipher suites (TLS 1.2/1.3 with ECDHE and AES-GCM or ChaCha20); it may allow only \
+             static-RSA key exchange or CBC suites (received fatal alert: HandshakeFailure)",
+            server.port()
+        )
+    );
+    assert_eq!(server.accepted(), 3, "one handshake per key type");
 }
 
 #[test]
@@ -472,29 +680,50 @@ fn endless_reply_is_a_protocol_error() {
 
 #[test]
 fn closed_port_is_a_connect_error() {
-    let port = {
+    // A listener bound and closed again: nothing listens there. (No server is started on the
+    // port, so a race with another process can only make this a different connect error.)
+    let addr = {
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        listener.local_addr().unwrap().port()
+        listener.local_addr().unwrap()
     };
     let target = Target {
-        host: "127.0.0.1".to_owned(),
-        port,
+        host: Host::Ip(LOCALHOST),
+        port: addr.port(),
         starttls: Starttls::Smtp,
         sni: None,
+        ehlo: None,
         timeout: TIMEOUT,
+        greeting_timeout: GREETING,
     };
-    let err = probe_chain(&LoopbackEnv::new(), &target).unwrap_err();
+    let err = probe_chain(&LoopbackEnv::new().net, &target, &[addr], KeyType::Ecdsa).unwrap_err();
     assert!(
-        matches!(&err, ProbeError::Connect { peer, error }
-            if peer.addr.is_none() && error.kind() == std::io::ErrorKind::ConnectionRefused),
+        matches!(&err, ProbeError::Connect { peer, .. } if peer.addr.is_none()),
         "{err}"
     );
     assert!(
         err.to_string()
-            .starts_with(&format!("127.0.0.1:{port}: cannot connect: ")),
+            .starts_with(&format!("127.0.0.1:{}: cannot connect: ", addr.port())),
         "{err}"
     );
     assert!(!err.is_input_error());
+}
+
+#[test]
+fn an_unknown_name_is_a_resolution_error() {
+    let target = Target {
+        host: Host::Name(danekit::addr::parse_host_name("nowhere.example.test").unwrap()),
+        port: 25,
+        starttls: Starttls::Smtp,
+        sni: None,
+        ehlo: None,
+        timeout: TIMEOUT,
+        greeting_timeout: GREETING,
+    };
+    let err = probe_all(&LoopbackEnv::new().net, &target, &KeyType::ALL).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "nowhere.example.test:25: cannot resolve the name: nowhere.example.test has no address"
+    );
 }
 
 #[test]
@@ -502,10 +731,10 @@ fn errors_name_the_host_and_the_address() {
     let server = pki().serve(Behaviour::SmtpNoStarttls);
     let env = LoopbackEnv::new().with_host("mx.example.test", LOCALHOST);
     let target = Target {
-        host: "mx.example.test".to_owned(),
+        host: Host::Name(danekit::addr::parse_host_name("mx.example.test").unwrap()),
         ..target(&server, Starttls::Smtp)
     };
-    let err = probe_chain(&env, &target).unwrap_err();
+    let err = probe_all(&env.net, &target, &KeyType::ALL).unwrap_err();
     assert!(
         err.to_string().starts_with(&format!(
             "mx.example.test:{} (127.0.0.1): server does not offer STARTTLS",
@@ -513,7 +742,9 @@ fn errors_name_the_host_and_the_address() {
         )),
         "{err}"
     );
-    assert_eq!(err.peer().addr, Some(server.addr));
+    assert_eq!(err.peer().and_then(|p| p.addr), Some(server.addr));
+    // A failure before the handshake is not retried with another key type.
+    assert_eq!(server.accepted(), 1);
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! The command line: clap definitions, the printers, and the exit-code contract.
 //!
-//! This is the only module that knows clap and exit codes. It reads files, turns library
-//! results into text or JSON, and maps errors to codes: 0 all checks passed, 1 a check failed,
-//! 2 the input was unusable, 3 no verdict could be reached (network, timeout).
+//! This is the only module that knows clap's errors, flags and exit codes. It parses
+//! arguments into typed values, calls the library, and renders the reports as text or JSON.
+//! Exit codes: 0 all checks passed, 1 a check failed, 2 the input was unusable, 3 no verdict
+//! could be reached (network, timeout). With `-o json`, a run that fails still prints one JSON
+//! document.
 
+mod args;
 mod output;
 mod tlsa;
 
@@ -13,6 +16,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::env::Env;
+use crate::report::{ErrorDocument, ErrorKind, Timestamp};
 
 /// Exit codes of the command-line contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,6 +48,19 @@ impl Failure {
             error: error.into(),
         }
     }
+
+    /// The error as one line: its causes joined, line breaks removed.
+    fn line(&self) -> String {
+        one_line(&format!("{:#}", self.error))
+    }
+}
+
+fn one_line(text: &str) -> String {
+    text.split(['\n', '\r'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[derive(Debug, Parser)]
@@ -67,16 +84,16 @@ struct Cli {
 struct Global {
     /// Recursive resolver to ask (repeatable); default: the system's resolv.conf
     #[arg(long, global = true, value_name = "ADDR[:PORT]")]
-    resolver: Vec<String>,
+    resolver: Vec<crate::addr::HostPort>,
     /// DS or DNSKEY lines, or a BIND trust-anchors block; default: the IANA root KSKs
     #[arg(long, global = true, value_name = "FILE")]
     trust_anchor: Option<std::path::PathBuf>,
     /// Evaluate as of this instant (RFC 3339 or Unix seconds)
-    #[arg(long, global = true, value_name = "TIME")]
-    now: Option<String>,
-    /// Time limit per network operation, e.g. 5s, 500ms, 1m
-    #[arg(long, global = true, value_name = "DURATION", default_value = "10s")]
-    timeout: String,
+    #[arg(long, global = true, value_name = "TIME", value_parser = args::time)]
+    now: Option<Timestamp>,
+    /// Time limit for each network step, e.g. 5s, 500ms, 1m (at most 24h)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "10s", value_parser = args::duration)]
+    timeout: Duration,
     /// Output format; each command lists its own
     #[arg(short = 'o', long, global = true, value_name = "FORMAT")]
     output: Option<String>,
@@ -91,12 +108,12 @@ struct Global {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Compute TLSA records from certificates, chains, keys, CSRs or a live server
-    Tlsa(tlsa::TlsaArgs),
+    Tlsa(Box<tlsa::TlsaArgs>),
 }
 
 /// What every command gets besides its own arguments.
 pub struct Context {
-    pub now: i64,
+    pub now: Timestamp,
     pub timeout: Duration,
     pub output: Option<String>,
     pub quiet: bool,
@@ -109,73 +126,73 @@ where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => {
-            let text = e.render().to_string();
-            return if e.use_stderr() {
-                let _ = env.stderr().write_all(text.as_bytes());
-                Exit::Input as u8
-            } else {
-                let _ = env.stdout().write_all(text.as_bytes());
-                Exit::Ok as u8
-            };
-        }
+        Err(e) => return clap_error(&e, wants_json(&args), env),
     };
-    let result = context(&cli.global, env).and_then(|ctx| match &cli.command {
+    let json = cli.global.output.as_deref() == Some("json");
+    let ctx = Context {
+        now: cli.global.now.unwrap_or(Timestamp(env.now())),
+        timeout: cli.global.timeout,
+        output: cli.global.output.clone(),
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
+    };
+    let result = match &cli.command {
         Command::Tlsa(args) => tlsa::run(args, &ctx, env),
-    });
+    };
     match result {
         Ok(exit) => exit as u8,
         Err(failure) => {
-            let _ = writeln!(env.stderr(), "error: {:#}", failure.error);
+            let line = failure.line();
+            let _ = writeln!(env.stderr(), "error: {line}");
+            if json {
+                let kind = match failure.exit {
+                    Exit::NoVerdict => ErrorKind::Network,
+                    _ => ErrorKind::Input,
+                };
+                let _ = output::print_json(env, &ErrorDocument::new(kind, line));
+            }
             failure.exit as u8
         }
     }
 }
 
-fn context(global: &Global, env: &dyn Env) -> Result<Context, Failure> {
-    let now = match &global.now {
-        Some(text) => crate::report::parse_time(text).ok_or_else(|| {
-            Failure::input(anyhow::anyhow!(
-                "--now {text:?}: expected RFC 3339 (2026-12-01T12:00:00Z) or Unix seconds"
-            ))
-        })?,
-        None => env.now(),
-    };
-    let timeout = parse_duration(&global.timeout).ok_or_else(|| {
-        Failure::input(anyhow::anyhow!(
-            "--timeout {:?}: expected a duration such as 5s, 500ms or 2m",
-            global.timeout
-        ))
-    })?;
-    Ok(Context {
-        now,
-        timeout,
-        output: global.output.clone(),
-        quiet: global.quiet,
-        verbose: global.verbose,
-    })
+/// True when the raw arguments ask for JSON output, for errors found before they are parsed.
+fn wants_json(args: &[OsString]) -> bool {
+    let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    words.windows(2).any(|w| {
+        (w[0] == "-o" || w[0] == "--output") && w[1] == "json"
+    }) || words
+        .iter()
+        .any(|w| *w == "-ojson" || *w == "--output=json")
 }
 
-/// Parses `500ms`, `5s`, `2m`, `1h`, `7d`, or bare seconds.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().ok()?;
-    let secs = |k: u64| n.checked_mul(k).map(Duration::from_secs);
-    match unit {
-        "ms" => Some(Duration::from_millis(n)),
-        "" | "s" => secs(1),
-        "m" => secs(60),
-        "h" => secs(3600),
-        "d" => secs(86400),
-        _ => None,
+/// Help and version go to stdout with exit 0; a usage error is one `error:` line on stderr
+/// with exit 2 (and the JSON error document when JSON was asked for).
+fn clap_error(e: &clap::Error, json: bool, env: &mut dyn Env) -> u8 {
+    use clap::error::ErrorKind as K;
+    if matches!(
+        e.kind(),
+        K::DisplayHelp | K::DisplayVersion | K::DisplayHelpOnMissingArgumentOrSubcommand
+    ) && !e.use_stderr()
+    {
+        let _ = env.stdout().write_all(e.render().to_string().as_bytes());
+        return Exit::Ok as u8;
     }
-    .filter(|d| !d.is_zero())
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid arguments");
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    let line = format!("{} (see --help)", one_line(message));
+    let _ = writeln!(env.stderr(), "error: {line}");
+    if json {
+        let _ = output::print_json(env, &ErrorDocument::new(ErrorKind::Input, line));
+    }
+    Exit::Input as u8
 }
 
 #[cfg(test)]
@@ -183,14 +200,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5s"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
-        assert_eq!(parse_duration("7d"), Some(Duration::from_secs(604800)));
-        assert_eq!(parse_duration("3"), Some(Duration::from_secs(3)));
-        assert_eq!(parse_duration("0s"), None);
-        assert_eq!(parse_duration("5 parsecs"), None);
-        assert_eq!(parse_duration(""), None);
+    fn json_is_seen_in_raw_arguments() {
+        let os = |v: &[&str]| v.iter().map(OsString::from).collect::<Vec<_>>();
+        assert!(wants_json(&os(&["danekit", "tlsa", "-o", "json", "--bad"])));
+        assert!(wants_json(&os(&["danekit", "--output=json"])));
+        assert!(wants_json(&os(&["danekit", "-ojson"])));
+        assert!(!wants_json(&os(&["danekit", "-o", "zone"])));
+    }
+
+    #[test]
+    fn errors_are_one_line() {
+        assert_eq!(one_line("a\nb\r\n  c\n"), "a b c");
     }
 }

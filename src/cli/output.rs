@@ -17,6 +17,13 @@ pub fn print_findings(env: &mut dyn Env, ctx: &Context, findings: &[Finding]) {
     }
 }
 
+/// Prints a line on stderr with `-v`.
+pub fn verbose(env: &mut dyn Env, ctx: &Context, line: &str) {
+    if ctx.verbose {
+        let _ = writeln!(env.stderr(), "{line}");
+    }
+}
+
 /// Writes one JSON document and a newline on stdout.
 pub fn print_json<T: Serialize>(env: &mut dyn Env, doc: &T) -> Result<(), Failure> {
     let text = serde_json::to_string_pretty(doc)

@@ -1,78 +1,112 @@
 //! `danekit tlsa`: compute TLSA records from files, standard input or a live server.
 
+use std::ffi::OsString;
 use std::path::Path;
+use std::time::Duration;
 
 use anyhow::anyhow;
-use clap::Args;
-use serde::Serialize;
+use clap::{Args, ValueEnum};
+use hickory_proto::rr::Name;
 
-use super::output::{print_findings, print_json, write_stdout};
-use super::{Context, Exit, Failure};
-use crate::env::Env;
+use super::output::{print_findings, print_json, verbose, write_stdout};
+use super::{Context, Exit, Failure, args};
+use crate::addr::{HostPort, name_text};
+use crate::env::{self, Env, MAX_INPUT_BYTES, ReadError};
 use crate::pki::{self, Input};
-use crate::probe::{self, Starttls, Target};
-use crate::report::{Finding, SCHEMA_VERSION};
-use crate::tlsa::report::{self as tlsa_report, Record, Request};
-use crate::tlsa::{CaChoice, Matching, ParamSet, Proto, Selector, Usage, owner_name};
+use crate::probe::{self, FetchError, KeyType, ProbeError, Starttls, Target};
+use crate::report::Finding;
+use crate::text;
+use crate::tlsa::report::{self as tlsa_report, ReportError, Request};
+use crate::tlsa::{
+    CaChoice, ComputeError, Matching, ParamSet, Proto, Selector, Usage, choose_host, owner_name,
+};
 use crate::zone::{self, ZoneRecord};
 
 #[derive(Debug, Args)]
-#[command(
-    after_help = "Output formats (-o): rdata (default), zone, nsupdate, knotc, json.\n\
+#[command(after_help = "Output formats (-o): rdata (default), zone, nsupdate, knotc, json.\n\
                   Examples:\n  \
                   danekit tlsa /etc/letsencrypt/live/mail/fullchain.pem --records '3 1 1,2 1 1'\n  \
                   danekit tlsa --server mail.example.org --starttls smtp -o zone\n  \
-                  danekit tlsa next-key.pub --host mail.example.org -o nsupdate"
-)]
+                  danekit tlsa next-key.pub --host mail.example.org -o nsupdate")]
 pub struct TlsaArgs {
     /// Certificate, chain, private key, public key or CSR (PEM or DER); - for standard input
     #[arg(value_name = "INPUT")]
-    inputs: Vec<String>,
-    /// Fetch the chain that this server presents
+    inputs: Vec<OsString>,
+    /// Fetch the chains this server presents
     #[arg(long, value_name = "HOST[:PORT]")]
-    server: Option<String>,
-    /// STARTTLS dialogue before the handshake; default from the port (25/587 smtp, 143 imap, 110 pop3, else none)
-    #[arg(long, value_name = "smtp|imap|pop3|none", requires = "server")]
-    starttls: Option<String>,
-    /// Server name to send in the TLS handshake (default: the server's host name)
+    server: Option<HostPort>,
+    /// STARTTLS dialogue before the handshake [default: from the port: 25/587 smtp, 143 imap, 110 pop3, else none]
+    #[arg(long, value_enum, requires = "server")]
+    starttls: Option<Starttls>,
+    /// Server name to send in the TLS handshake [default: --host, else the server's name]
     #[arg(long, value_name = "NAME", requires = "server")]
     sni: Option<String>,
+    /// Key types to ask the server for, one handshake each
+    #[arg(long, value_enum, default_value = "all", requires = "server")]
+    key_type: KeyTypeChoice,
+    /// Name to send in SMTP EHLO [default: this machine's fully qualified name, else its address literal]
+    #[arg(long, value_name = "NAME", requires = "server", value_parser = args::ehlo)]
+    ehlo: Option<String>,
+    /// Time limit for the server's greeting (greeting delays are an anti-spam measure)
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = args::duration)]
+    greeting_timeout: Duration,
     /// Certificate usage: 0-3 or PKIX-TA, PKIX-EE, DANE-TA, DANE-EE [default: 3]
-    #[arg(short = 'u', long, value_name = "USAGE")]
-    usage: Option<String>,
+    #[arg(short = 'u', long, value_name = "USAGE", value_parser = args::usage)]
+    usage: Option<Usage>,
     /// Selector: 0/Cert or 1/SPKI [default: 1]
-    #[arg(short = 's', long, value_name = "SELECTOR")]
-    selector: Option<String>,
+    #[arg(short = 's', long, value_name = "SELECTOR", value_parser = args::selector)]
+    selector: Option<Selector>,
     /// Matching type: 0/Full, 1/SHA2-256 or 2/SHA2-512 [default: 1]
-    #[arg(short = 'm', long, value_name = "MATCHING")]
-    matching: Option<String>,
+    #[arg(short = 'm', long, value_name = "MATCHING", value_parser = args::matching)]
+    matching: Option<Matching>,
     /// Several parameter sets at once, e.g. "3 1 1,2 1 1"
-    #[arg(long, value_name = "LIST", conflicts_with_all = ["usage", "selector", "matching"])]
-    records: Option<String>,
+    #[arg(long, value_name = "LIST", value_parser = args::records,
+          conflicts_with_all = ["usage", "selector", "matching"])]
+    records: Option<args::ParamList>,
     /// Issuer hashed by usages 0 and 2: N-th certificate after the leaf, or root [default: 1]
     #[arg(long, value_name = "N|root")]
-    ca: Option<String>,
+    ca: Option<CaChoice>,
     /// Host of the owner name _PORT._PROTO.HOST. [default: the server's name, else the certificate's first DNS name]
-    #[arg(long, value_name = "NAME")]
-    host: Option<String>,
+    #[arg(long, value_name = "NAME", value_parser = args::host)]
+    host: Option<Name>,
     /// Port of the owner name [default: the server's port, else 25]
-    #[arg(long)]
+    #[arg(long, value_parser = args::port)]
     port: Option<u16>,
     /// Protocol of the owner name
-    #[arg(long, default_value = "tcp", value_name = "tcp|udp|sctp")]
-    proto: String,
-    /// TTL of zone, nsupdate, knotc and JSON output
-    #[arg(long, default_value_t = 3600, value_name = "SECONDS")]
+    #[arg(long, value_enum, default_value = "tcp")]
+    proto: Proto,
+    /// TTL of zone, nsupdate, knotc and JSON output (at most 2147483647)
+    #[arg(long, default_value = "3600", value_name = "SECONDS", value_parser = args::ttl)]
     ttl: u32,
     /// Zone for knotc output [default: the host's parent domain]
-    #[arg(long, value_name = "ZONE")]
-    zone: Option<String>,
+    #[arg(long, value_name = "ZONE", value_parser = args::host)]
+    zone: Option<Name>,
     /// Allow usages 0 and 1 on port 25
     #[arg(long)]
     force: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `--key-type`: one key type, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum KeyTypeChoice {
+    Ecdsa,
+    Rsa,
+    Ed25519,
+    All,
+}
+
+impl KeyTypeChoice {
+    fn types(self) -> Vec<KeyType> {
+        match self {
+            KeyTypeChoice::Ecdsa => vec![KeyType::Ecdsa],
+            KeyTypeChoice::Rsa => vec![KeyType::Rsa],
+            KeyTypeChoice::Ed25519 => vec![KeyType::Ed25519],
+            KeyTypeChoice::All => KeyType::ALL.to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Rdata,
     Zone,
@@ -83,16 +117,13 @@ enum Format {
 
 impl Format {
     fn parse(text: Option<&str>) -> Result<Self, Failure> {
-        match text.unwrap_or("rdata") {
-            "rdata" => Ok(Format::Rdata),
-            "zone" => Ok(Format::Zone),
-            "nsupdate" => Ok(Format::Nsupdate),
-            "knotc" => Ok(Format::Knotc),
-            "json" => Ok(Format::Json),
-            other => Err(Failure::input(anyhow!(
-                "-o {other}: tlsa writes rdata, zone, nsupdate, knotc or json"
-            ))),
-        }
+        let text = text.unwrap_or("rdata");
+        Format::from_str(text, false).map_err(|_| {
+            Failure::input(anyhow!(
+                "-o {}: tlsa writes rdata, zone, nsupdate, knotc or json",
+                text::clip(text)
+            ))
+        })
     }
 
     fn needs_owner(self) -> bool {
@@ -100,114 +131,52 @@ impl Format {
     }
 }
 
-fn parse_param_sets(args: &TlsaArgs) -> Result<Vec<ParamSet>, Failure> {
-    let sets = match &args.records {
-        Some(list) => {
-            let sets = ParamSet::parse_list(list)
-                .map_err(|e| Failure::input(anyhow!("--records {list:?}: {e}")))?;
-            if sets.is_empty() {
-                return Err(Failure::input(anyhow!("--records is empty")));
-            }
-            sets
-        }
-        None => {
-            let usage = parse_field(&args.usage, "-u", Usage::DaneEe)?;
-            let selector = parse_field(&args.selector, "-s", Selector::Spki)?;
-            let matching = parse_field(&args.matching, "-m", Matching::Sha256)?;
-            vec![ParamSet::new(usage, selector, matching)]
-        }
-    };
-    sets.into_iter()
-        .map(|p| p.check_assigned().map_err(Failure::input))
-        .collect()
-}
-
-/// Parses one of `-u`, `-s`, `-m`, or gives its default.
-fn parse_field<T>(value: &Option<String>, flag: &str, default: T) -> Result<T, Failure>
-where
-    T: std::str::FromStr<Err = crate::tlsa::ParseError>,
-{
-    match value {
-        Some(s) => s
-            .parse()
-            .map_err(|e| Failure::input(anyhow!("{flag} {s}: {e}"))),
-        None => Ok(default),
+fn param_sets(args: &TlsaArgs) -> Vec<ParamSet> {
+    match &args.records {
+        Some(sets) => sets.0.clone(),
+        None => vec![ParamSet::new(
+            args.usage.unwrap_or(Usage::DaneEe),
+            args.selector.unwrap_or(Selector::Spki),
+            args.matching.unwrap_or(Matching::Sha256),
+        )],
     }
 }
 
-fn parse_ca(text: Option<&str>) -> Result<CaChoice, Failure> {
-    match text {
-        None => Ok(CaChoice::Issuer),
-        Some(t) if t.eq_ignore_ascii_case("root") => Ok(CaChoice::Root),
-        Some(t) => match t.parse::<usize>() {
-            Ok(n) if n >= 1 => Ok(CaChoice::Index(n)),
-            _ => Err(Failure::input(anyhow!(
-                "--ca {t}: expected a number from 1 (the leaf's issuer) or root"
-            ))),
-        },
-    }
-}
-
-/// Splits `HOST[:PORT]`, `[V6]:PORT` or a bare IPv6 address.
-fn split_server(text: &str) -> Result<(String, Option<u16>), Failure> {
-    let bad = |why: &str| Failure::input(anyhow!("--server {text:?}: {why}"));
-    if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or_else(|| bad("missing ]"))?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => Some(
-                p.parse()
-                    .map_err(|_| bad("the port is not a number from 1 to 65535"))?,
-            ),
-            None if after.is_empty() => None,
-            None => return Err(bad("expected :PORT after ]")),
-        };
-        return Ok((host.to_string(), port));
-    }
-    match text.matches(':').count() {
-        0 => Ok((text.to_string(), None)),
-        1 => {
-            let (host, port) = text.split_once(':').ok_or_else(|| bad("bad port"))?;
-            let port = port
-                .parse::<u16>()
-                .ok()
-                .filter(|&p| p != 0)
-                .ok_or_else(|| bad("the port is not a number from 1 to 65535"))?;
-            Ok((host.to_string(), Some(port)))
-        }
-        _ => Ok((text.to_string(), None)),
-    }
-    .and_then(|(host, port)| {
-        if host.is_empty() {
-            Err(bad("empty host"))
-        } else {
-            Ok((host, port))
-        }
-    })
+/// The display name of an input file, escaped; not-UTF-8 bytes are shown as `\x{NN}`.
+fn input_name(name: &OsString) -> String {
+    text::escape_bytes(name.as_encoded_bytes())
 }
 
 fn read_inputs(args: &TlsaArgs, env: &mut dyn Env) -> Result<Vec<Input>, Failure> {
     let mut inputs = Vec::new();
     let mut stdin: Option<Vec<u8>> = None;
-    for name in &args.inputs {
-        let bytes = if name == "-" {
+    for raw in &args.inputs {
+        let name = input_name(raw);
+        let bytes = if raw == "-" {
             if stdin.is_none() {
-                stdin =
-                    Some(env.read_stdin().map_err(|e| {
-                        Failure::input(anyhow!("-: cannot read standard input: {e}"))
-                    })?);
+                stdin = Some(env.read_stdin(MAX_INPUT_BYTES).map_err(|e| read_failure(&name, e))?);
             }
             stdin.clone().unwrap_or_default()
         } else {
-            std::fs::read(Path::new(name))
-                .map_err(|e| Failure::input(anyhow!("{name}: cannot read: {e}")))?
+            env::read_file(Path::new(raw), MAX_INPUT_BYTES).map_err(|e| read_failure(&name, e))?
         };
-        inputs.push(pki::parse_input(name, &bytes).map_err(Failure::input)?);
+        inputs.push(pki::parse_input(&name, &bytes).map_err(Failure::input)?);
     }
     Ok(inputs)
 }
 
-struct ServerTarget {
-    host: String,
+fn read_failure(name: &str, e: ReadError) -> Failure {
+    match e {
+        ReadError::TooLarge { .. } => Failure::input(anyhow!("{name}: {e}")),
+        ReadError::Io(io) => Failure::input(anyhow!("{name}: cannot read: {io}")),
+    }
+}
+
+/// The server's chains, fetched and read, with the SNI decision's warnings.
+struct Server {
+    inputs: Vec<Input>,
+    findings: Vec<Finding>,
+    hostport: HostPort,
     port: u16,
 }
 
@@ -215,170 +184,202 @@ fn fetch_server(
     args: &TlsaArgs,
     ctx: &Context,
     env: &mut dyn Env,
-) -> Result<Option<(Input, ServerTarget)>, Failure> {
-    let Some(server) = &args.server else {
+) -> Result<Option<Server>, Failure> {
+    let Some(hostport) = &args.server else {
         return Ok(None);
     };
-    let (host, port) = split_server(server)?;
-    let starttls = match &args.starttls {
-        Some(s) => s.parse::<Starttls>().map_err(|_| {
-            Failure::input(anyhow!("--starttls {s}: expected smtp, imap, pop3 or none"))
-        })?,
-        None => Starttls::default_for_port(port.unwrap_or(25)),
-    };
-    let port = port.unwrap_or(match starttls {
-        Starttls::Smtp => 25,
-        Starttls::Imap => 143,
-        Starttls::Pop3 => 110,
-        Starttls::None => 443,
+    let starttls = args
+        .starttls
+        .unwrap_or_else(|| Starttls::default_for_port(hostport.port.unwrap_or(25)));
+    let port = hostport.port.unwrap_or(starttls.default_port());
+    let (sni, findings) =
+        probe::choose_sni(args.sni.as_deref(), args.host.as_ref(), &hostport.host, port)
+            .map_err(|e| Failure::input(with_hint(anyhow!(e), "--sni")))?;
+    let ehlo = args.ehlo.clone().or_else(|| {
+        env.fqdn()
+            .and_then(|name| args::ehlo(&name).ok())
+            .filter(|name| !name.starts_with('['))
     });
     let target = Target {
-        host: host.clone(),
+        host: hostport.host.clone(),
         port,
         starttls,
-        sni: args.sni.clone(),
+        sni,
+        ehlo,
         timeout: ctx.timeout,
+        greeting_timeout: args.greeting_timeout,
     };
-    if ctx.verbose {
-        let _ = writeln!(env.stderr(), "probing {host}:{port} (starttls {starttls})");
-    }
-    let presented = probe::probe_chain(&*env, &target).map_err(|e| {
-        if e.is_input_error() {
-            Failure::input(e)
-        } else {
-            Failure::no_verdict(e)
-        }
-    })?;
-    let peer = format!("{}:{}", display_host(&host), port);
-    if ctx.verbose {
-        let _ = writeln!(
-            env.stderr(),
-            "{peer} ({}): {} {}, {} certificate(s)",
-            presented.peer,
-            presented.tls_version,
-            presented.cipher_suite,
-            presented.chain.len()
+    let shown = hostport.display_with(port);
+    verbose(
+        env,
+        ctx,
+        &format!(
+            "probing {shown} (starttls {starttls}, {}, key types {})",
+            probe::SniShown(target.sni.as_ref().map(|n| n.as_ref().to_owned())),
+            args.key_type
+                .types()
+                .iter()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    let fetched = probe::fetch_inputs(env.net(), &target, &args.key_type.types())
+        .map_err(|e| match e {
+            FetchError::Probe(p) => probe_failure(p),
+            FetchError::Pki(p) => Failure::no_verdict(p),
+        })?;
+    for p in &fetched.presented {
+        verbose(
+            env,
+            ctx,
+            &format!(
+                "{shown} ({}): {} {} {}, {} certificate(s)",
+                p.peer,
+                p.key_type,
+                p.tls_version,
+                p.cipher_suite,
+                p.chain.len()
+            ),
         );
     }
-    let input = pki::parse_presented(&peer, &presented.chain).map_err(Failure::no_verdict)?;
-    Ok(Some((input, ServerTarget { host, port })))
+    for (key_type, error) in &fetched.failures {
+        verbose(env, ctx, &format!("no {key_type} chain: {error}"));
+    }
+    Ok(Some(Server {
+        inputs: fetched.inputs,
+        findings,
+        hostport: hostport.clone(),
+        port,
+    }))
 }
 
-fn display_host(host: &str) -> String {
-    if host.contains(':') {
-        format!("[{host}]")
+/// A probe error as a failure: input errors exit 2, the rest 3, with the flag that helps.
+fn probe_failure(e: ProbeError) -> Failure {
+    let hint = match &e {
+        ProbeError::EhloRejected { .. } => Some("give --ehlo with a name the server accepts"),
+        ProbeError::PlainText {
+            suggested: Some(Starttls::Smtp),
+            ..
+        } => Some("try --starttls smtp"),
+        ProbeError::PlainText {
+            suggested: Some(Starttls::Imap),
+            ..
+        } => Some("try --starttls imap"),
+        ProbeError::PlainText {
+            suggested: Some(Starttls::Pop3),
+            ..
+        } => Some("try --starttls pop3"),
+        ProbeError::Timeout {
+            step: probe::Step::Greeting,
+            ..
+        } => Some("a server that delays its greeting needs a longer --greeting-timeout"),
+        _ => None,
+    };
+    let input = e.is_input_error();
+    let error = match hint {
+        Some(h) => anyhow!("{e}; {h}"),
+        None => anyhow!(e),
+    };
+    if input {
+        Failure::input(error)
     } else {
-        host.to_string()
+        Failure::no_verdict(error)
     }
 }
 
-fn is_ip(host: &str) -> bool {
-    host.parse::<std::net::IpAddr>().is_ok()
+fn with_hint(e: anyhow::Error, flag: &str) -> anyhow::Error {
+    anyhow!("{flag}: {e}")
 }
 
-/// The host of the owner name: `--host`, else the server's name, else the first DNS name of
-/// the first certificate that has one (reported, so that an operator can check it).
-fn choose_host(
-    args: &TlsaArgs,
-    server: Option<&ServerTarget>,
-    inputs: &[Input],
-    findings: &mut Vec<Finding>,
-) -> Option<String> {
-    if let Some(h) = &args.host {
-        return Some(h.clone());
-    }
-    if let Some(s) = server
-        && !is_ip(&s.host)
-    {
-        return Some(s.host.clone());
-    }
-    for input in inputs {
-        if let Some(leaf) = input.leaf()
-            && let Some(name) = leaf.dns_names.iter().find(|n| !n.starts_with("*."))
-        {
-            findings.push(Finding::warning(
-                "owner-from-certificate",
-                input.name.clone(),
-                format!(
-                    "owner host taken from the certificate's first non-wildcard DNS name, \
-                     {name}; give --host to choose another"
-                ),
-            ));
-            return Some(name.clone());
-        }
-    }
-    None
+/// Flags that help with a library error, named here because the library does not know them.
+fn report_failure(e: ReportError) -> Failure {
+    let hint = match &e {
+        ReportError::PkixOnSmtp { .. } => "; --force publishes them anyway",
+        ReportError::Compute {
+            error: ComputeError::NoSuchCa { .. } | ComputeError::LoneCaIndex { .. },
+            ..
+        } => " (--ca)",
+        _ => "",
+    };
+    Failure::input(anyhow!("{e}{hint}"))
 }
 
 pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Failure> {
     let format = Format::parse(ctx.output.as_deref())?;
-    let params = parse_param_sets(args)?;
-    let ca = parse_ca(args.ca.as_deref())?;
-    let proto: Proto = args.proto.parse().map_err(Failure::input)?;
+    let params = param_sets(args);
     if args.inputs.is_empty() && args.server.is_none() {
         return Err(Failure::input(anyhow!(
             "nothing to compute from: give a certificate, key or CSR file, - for standard input, or --server HOST"
         )));
     }
     let mut inputs = read_inputs(args, env)?;
-    let server_target = match fetch_server(args, ctx, env)? {
-        Some((input, target)) => {
-            inputs.push(input);
-            Some(target)
-        }
-        None => None,
-    };
+    let mut findings = Vec::new();
+    let server = fetch_server(args, ctx, env)?;
+    if let Some(s) = &server {
+        inputs.extend(s.inputs.iter().cloned());
+        findings.extend(s.findings.iter().cloned());
+    }
     let port = args
         .port
-        .or(server_target.as_ref().map(|t| t.port))
+        .or(server.as_ref().map(|s| s.port))
         .unwrap_or(25);
 
-    let mut owner_findings = Vec::new();
-    let wants_owner = format.needs_owner() || format == Format::Json;
-    let host = if wants_owner {
-        choose_host(args, server_target.as_ref(), &inputs, &mut owner_findings)
-    } else {
-        args.host.clone()
-    };
+    let (host, owner_findings) = choose_host(
+        args.host.as_ref(),
+        server.as_ref().map(|s| &s.hostport.host),
+        &inputs,
+    );
+    if format.needs_owner() || format == Format::Json {
+        findings.extend(owner_findings);
+    }
     let owner = host
-        .as_deref()
-        .map(|h| owner_name(port, proto, h))
+        .as_ref()
+        .map(|h| owner_name(port, args.proto, h))
         .transpose()
         .map_err(Failure::input)?;
-    if format.needs_owner() && owner.is_none() {
-        return Err(Failure::input(anyhow!(
-            "-o {}: an owner name is needed and no certificate names a host; give --host",
-            ctx.output.as_deref().unwrap_or_default()
-        )));
-    }
+    let owner = match (owner, format.needs_owner()) {
+        (Some(o), _) => Some(o),
+        (None, false) => None,
+        (None, true) => {
+            let names: Vec<&str> = inputs.iter().map(|i| i.name.as_str()).collect();
+            return Err(Failure::input(anyhow!(
+                "{}: no host name for the owner name (no certificate names a valid host); \
+                 give --host",
+                names.join(", ")
+            )));
+        }
+    };
 
     let request = Request {
         params,
-        ca,
+        ca: args.ca.unwrap_or_default(),
         owner: owner.clone(),
         port,
         ttl: args.ttl,
         force: args.force,
         now: ctx.now,
     };
-    let mut report = tlsa_report::build(&inputs, &request).map_err(Failure::input)?;
-    report.findings.splice(0..0, owner_findings);
+    let mut report = tlsa_report::build(&inputs, &request).map_err(report_failure)?;
+    report.findings.splice(0..0, findings);
 
     let zone_records = || -> Vec<ZoneRecord> {
         zone::dedup(
             &report
                 .records
                 .iter()
-                .map(|r| ZoneRecord {
-                    owner: r.owner.clone().unwrap_or_default(),
-                    ttl: r.ttl,
-                    rdata: r.rdata.clone(),
+                .filter_map(|r| {
+                    r.owner.as_ref().map(|owner| ZoneRecord {
+                        owner: owner.clone(),
+                        ttl: r.ttl,
+                        rdata: r.rdata.clone(),
+                    })
                 })
                 .collect::<Vec<_>>(),
         )
     };
     match format {
-        Format::Json => print_json(env, &JsonReport::new(&report))?,
+        Format::Json => print_json(env, &report.to_document())?,
         Format::Rdata => {
             print_findings(env, ctx, &report.findings);
             let text: String = report
@@ -397,14 +398,7 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
             write_stdout(env, &zone::render_nsupdate_add(&zone_records()))?;
         }
         Format::Knotc => {
-            let zone_name = match &args.zone {
-                Some(z) => normalise_zone(z),
-                None => parent_zone(host.as_deref().unwrap_or_default()).ok_or_else(|| {
-                    Failure::input(anyhow!(
-                        "-o knotc: cannot tell the zone of {host:?}; give --zone"
-                    ))
-                })?,
-            };
+            let zone_name = knotc_zone(args.zone.as_ref(), host.as_ref(), owner.as_ref())?;
             print_findings(env, ctx, &report.findings);
             write_stdout(env, &zone::render_knotc(&zone_name, &zone_records()))?;
         }
@@ -412,96 +406,47 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
     Ok(Exit::Ok)
 }
 
-fn normalise_zone(z: &str) -> String {
-    let z = z.trim_end_matches('.').to_ascii_lowercase();
-    format!("{z}.")
-}
-
-/// `mail.example.org` → `example.org.`; a single-label host has no parent to guess.
-fn parent_zone(host: &str) -> Option<String> {
-    let trimmed = host.trim_end_matches('.');
-    let (_, parent) = trimmed.split_once('.')?;
-    Some(normalise_zone(parent))
-}
-
-#[derive(Serialize)]
-struct JsonRecord<'a> {
-    owner: Option<&'a str>,
-    ttl: u32,
-    usage: u8,
-    selector: u8,
-    matching_type: u8,
-    data: String,
-    source: &'a str,
-    depth: usize,
-}
-
-#[derive(Serialize)]
-struct JsonReport<'a> {
-    schema_version: u32,
-    verdict: &'static str,
-    records: Vec<JsonRecord<'a>>,
-    findings: &'a [Finding],
-}
-
-impl<'a> JsonReport<'a> {
-    fn new(report: &'a tlsa_report::Report) -> Self {
-        JsonReport {
-            schema_version: SCHEMA_VERSION,
-            verdict: "ok",
-            records: report.records.iter().map(JsonRecord::new).collect(),
-            findings: &report.findings,
+/// The zone of a knotc transaction: `--zone`, which must contain the owner, else the host's
+/// parent domain.
+fn knotc_zone(zone: Option<&Name>, host: Option<&Name>, owner: Option<&Name>) -> Result<Name, Failure> {
+    let zone = match (zone, host) {
+        (Some(z), _) => z.clone(),
+        (None, Some(h)) if h.num_labels() >= 2 => h.base_name(),
+        (None, h) => {
+            return Err(Failure::input(anyhow!(
+                "cannot tell the zone of {}; give --zone",
+                h.map(name_text).unwrap_or_else(|| "the owner".into())
+            )));
         }
+    };
+    if let Some(owner) = owner
+        && !zone.zone_of(owner)
+    {
+        return Err(Failure::input(anyhow!(
+            "--zone {}: the owner {} is not in that zone",
+            name_text(&zone),
+            name_text(owner)
+        )));
     }
-}
-
-impl<'a> JsonRecord<'a> {
-    fn new(r: &'a Record) -> Self {
-        JsonRecord {
-            owner: r.owner.as_deref(),
-            ttl: r.ttl,
-            usage: r.rdata.params.usage.into(),
-            selector: r.rdata.params.selector.into(),
-            matching_type: r.rdata.params.matching.into(),
-            data: r.rdata.data_hex(),
-            source: &r.source,
-            depth: r.depth,
-        }
-    }
+    Ok(zone)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn server_specs() {
-        assert_eq!(
-            split_server("mail.example.org").ok().unwrap(),
-            ("mail.example.org".into(), None)
-        );
-        assert_eq!(
-            split_server("127.0.0.1:2525").ok().unwrap(),
-            ("127.0.0.1".into(), Some(2525))
-        );
-        assert_eq!(
-            split_server("[::1]:25").ok().unwrap(),
-            ("::1".into(), Some(25))
-        );
-        assert_eq!(split_server("::1").ok().unwrap(), ("::1".into(), None));
-        assert!(split_server("host:0").is_err());
-        assert!(split_server("host:smtp").is_err());
-        assert!(split_server(":25").is_err());
-        assert!(split_server("[::1").is_err());
+    fn name(s: &str) -> Name {
+        crate::addr::parse_host_name(s).unwrap()
     }
 
     #[test]
-    fn zones() {
-        assert_eq!(
-            parent_zone("mail.Example.org.").as_deref(),
-            Some("example.org.")
-        );
-        assert_eq!(parent_zone("localhost"), None);
-        assert_eq!(normalise_zone("Example.ORG"), "example.org.");
+    fn knotc_zones() {
+        let owner = owner_name(25, Proto::Tcp, &name("mail.example.org")).unwrap();
+        let z = knotc_zone(None, Some(&name("mail.Example.org")), Some(&owner)).unwrap();
+        assert_eq!(name_text(&z), "example.org.");
+        let z = knotc_zone(Some(&name("org")), None, Some(&owner)).unwrap();
+        assert_eq!(name_text(&z), "org.");
+        assert!(knotc_zone(Some(&name("example.net")), None, Some(&owner)).is_err());
+        assert!(knotc_zone(None, Some(&name("localhost")), None).is_err());
     }
 }

@@ -2,117 +2,32 @@
 //!
 //! The kind of an input is told from its content, never from its file name. Every error names
 //! the input (a file name, `-` for standard input, or `host:port`) and, for PEM, the line.
-//! No I/O happens here: callers hand in the bytes.
+//! Inputs are bounded: the caller reads at most [`crate::env::MAX_INPUT_BYTES`], and an input
+//! holds at most [`MAX_CERTIFICATES`] certificates. Keys are put in the canonical SPKI form a
+//! certificate carries before anyone hashes them ([`key`]). No I/O happens here: callers hand
+//! in the bytes. This module knows nothing of TLSA.
 
-mod der;
+mod cert;
+mod chain;
+pub mod der;
+pub mod ec;
 mod key;
 mod pem;
 
-pub use key::{Curve, KeyError, KeyInfo};
+pub use cert::Certificate;
+pub use key::{Curve, KeyError, KeyInfo, dotted_oid};
 
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use x509_parser::certification_request::X509CertificationRequest;
-use x509_parser::extensions::GeneralName;
-use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::prelude::FromDer;
 
 use crate::report::Finding;
-use crate::tlsa::Material;
+use crate::text;
 
-/// One X.509 certificate and the facts about it that DANE needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Certificate {
-    /// The whole certificate, DER (what selector 0 hashes).
-    pub der: Vec<u8>,
-    /// The SubjectPublicKeyInfo, DER (what selector 1 hashes).
-    pub spki: Vec<u8>,
-    pub subject: String,
-    pub issuer: String,
-    subject_raw: Vec<u8>,
-    issuer_raw: Vec<u8>,
-    /// basicConstraints cA is true.
-    pub is_ca: bool,
-    /// Subject and issuer are the same name.
-    pub self_issued: bool,
-    /// Validity, Unix seconds.
-    pub not_before: i64,
-    pub not_after: i64,
-    /// DNS names of the subjectAltName extension.
-    pub dns_names: Vec<String>,
-    pub key: KeyInfo,
-}
-
-impl Certificate {
-    /// Parses one DER certificate. `trailing_ok` allows bytes after it (OpenSSL's
-    /// `TRUSTED CERTIFICATE` appends trust settings).
-    fn parse(der_bytes: &[u8], trailing_ok: bool) -> Result<Self, String> {
-        let (rest, x) = X509Certificate::from_der(der_bytes).map_err(|e| e.to_string())?;
-        if !rest.is_empty() && !trailing_ok {
-            return Err(format!(
-                "{} bytes of junk after the certificate",
-                rest.len()
-            ));
-        }
-        let der = der_bytes[..der_bytes.len() - rest.len()].to_vec();
-        let spki = x.public_key().raw.to_vec();
-        let key = key::parse_spki(&spki).unwrap_or_else(|_| KeyInfo::Other {
-            oid: x.public_key().algorithm.algorithm.to_id_string(),
-        });
-        let mut dns_names = Vec::new();
-        if let Ok(Some(san)) = x.subject_alternative_name() {
-            for name in &san.value.general_names {
-                if let GeneralName::DNSName(d) = name {
-                    dns_names.push(d.to_string());
-                }
-            }
-        }
-        let subject_raw = x.subject().as_raw().to_vec();
-        let issuer_raw = x.issuer().as_raw().to_vec();
-        Ok(Certificate {
-            subject: x.subject().to_string(),
-            issuer: x.issuer().to_string(),
-            self_issued: subject_raw == issuer_raw,
-            subject_raw,
-            issuer_raw,
-            is_ca: x.is_ca(),
-            not_before: x.validity().not_before.timestamp(),
-            not_after: x.validity().not_after.timestamp(),
-            dns_names,
-            key,
-            der,
-            spki,
-        })
-    }
-
-    /// Parses one DER certificate with nothing after it.
-    pub fn from_der(der_bytes: &[u8]) -> Result<Self, String> {
-        Self::parse(der_bytes, false)
-    }
-
-    /// True when `issuer`'s subject is this certificate's issuer name.
-    pub fn is_named_issuer(&self, issuer: &Certificate) -> bool {
-        self.issuer_raw == issuer.subject_raw
-    }
-
-    /// A certificate with the given encodings and nothing else, for unit tests of code that
-    /// only hashes.
-    #[cfg(test)]
-    pub(crate) fn synthetic(der: Vec<u8>, spki: Vec<u8>, is_ca: bool) -> Self {
-        Certificate {
-            der,
-            spki,
-            subject: String::new(),
-            issuer: String::new(),
-            subject_raw: Vec::new(),
-            issuer_raw: vec![1],
-            is_ca,
-            self_issued: false,
-            not_before: 0,
-            not_after: 0,
-            dns_names: Vec::new(),
-            key: KeyInfo::Ed25519,
-        }
-    }
-}
+/// The most certificates one input may hold. A chain has three or four; a CA bundle belongs
+/// elsewhere.
+pub const MAX_CERTIFICATES: usize = 100;
 
 /// What kind of key-only input was read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,12 +47,54 @@ impl KeyKind {
     }
 }
 
+/// The family of a key, as TLS negotiates it and as reports name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyFamily {
+    Ecdsa,
+    Rsa,
+    Ed25519,
+    Ed448,
+    Other,
+}
+
+impl KeyFamily {
+    pub fn of(info: &KeyInfo) -> KeyFamily {
+        match info {
+            KeyInfo::Rsa { .. } => KeyFamily::Rsa,
+            KeyInfo::Ec { .. } => KeyFamily::Ecdsa,
+            KeyInfo::Ed25519 => KeyFamily::Ed25519,
+            KeyInfo::Ed448 => KeyFamily::Ed448,
+            KeyInfo::Other { .. } => KeyFamily::Other,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyFamily::Ecdsa => "ecdsa",
+            KeyFamily::Rsa => "rsa",
+            KeyFamily::Ed25519 => "ed25519",
+            KeyFamily::Ed448 => "ed448",
+            KeyFamily::Other => "other",
+        }
+    }
+}
+
+/// What a TLSA record is computed from.
+#[derive(Debug, Clone, Copy)]
+pub enum Material<'a> {
+    /// Certificates, leaf first.
+    Chain(&'a [Certificate]),
+    /// A public key alone (canonical SPKI DER): from a private key, an SPKI file or a CSR.
+    Key { spki: &'a [u8], kind: KeyKind },
+}
+
 /// The content of one input.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Loaded {
-    /// One or more certificates, in the order given (leaf first).
+    /// One or more certificates, leaf first.
     Chain(Vec<Certificate>),
-    /// A key without a certificate.
+    /// A key without a certificate, its SPKI in canonical form.
     Key {
         spki: Vec<u8>,
         kind: KeyKind,
@@ -148,10 +105,11 @@ pub enum Loaded {
 /// A parsed input with its name and the warnings found while reading it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Input {
+    /// The input's name for messages, escaped: a file name, `-`, or `host:port`.
     pub name: String,
     pub loaded: Loaded,
     /// How many certificates, from the leaf, form its issuer path (each issued by the next).
-    /// Usages 0 and 2 may hash only these.
+    /// Issuer records may hash only these.
     pub path_len: usize,
     pub findings: Vec<Finding>,
 }
@@ -161,10 +119,7 @@ impl Input {
     pub fn material(&self) -> Material<'_> {
         match &self.loaded {
             Loaded::Chain(chain) => Material::Chain(chain),
-            Loaded::Key { spki, kind, .. } => Material::Key {
-                spki,
-                kind: kind.as_str(),
-            },
+            Loaded::Key { spki, kind, .. } => Material::Key { spki, kind: *kind },
         }
     }
 
@@ -174,6 +129,11 @@ impl Input {
             Loaded::Chain(chain) => chain.first().map(|c| &c.key),
             Loaded::Key { info, .. } => Some(info),
         }
+    }
+
+    /// The family of the leaf key.
+    pub fn key_family(&self) -> KeyFamily {
+        self.leaf_key().map(KeyFamily::of).unwrap_or(KeyFamily::Other)
     }
 
     /// The leaf certificate, when the input has one.
@@ -194,6 +154,13 @@ pub enum PkiError {
     NotRecognized { name: String },
     #[error("{name}: DER object is not a certificate, CSR, public key or private key")]
     UnknownDer { name: String },
+    #[error("{name}{at}: this is {what}, not a certificate, key or CSR; {hint}")]
+    NotAnInput {
+        name: String,
+        at: String,
+        what: &'static str,
+        hint: &'static str,
+    },
     #[error("{name}: line {line}: {reason}")]
     Pem {
         name: String,
@@ -215,7 +182,7 @@ pub enum PkiError {
     )]
     Encrypted { name: String, at: String },
     #[error(
-        "{name}{at}: truncated DER: an object declares {declared} bytes but only {available} follow"
+        "{name}{at}: truncated DER: an element declares {declared} bytes but only {available} follow"
     )]
     Truncated {
         name: String,
@@ -236,45 +203,70 @@ pub enum PkiError {
         what: &'static str,
         reason: String,
     },
-    #[error("{name}: holds no certificate, key or CSR")]
-    Nothing { name: String },
+    #[error("{name}{at}: {error}")]
+    Key {
+        name: String,
+        at: String,
+        error: KeyError,
+    },
+    #[error("{name}: holds no certificate, key or CSR{only}")]
+    Nothing { name: String, only: String },
     #[error("{name}: holds {count} keys or CSRs and no certificate; give one per file")]
     Several { name: String, count: usize },
+    #[error("{name}: holds more than {limit} certificates; give the server's chain, not a bundle")]
+    TooManyCertificates { name: String, limit: usize },
 }
 
+/// One object found in an input.
 enum Object {
     Cert(Certificate),
     Key { spki: Vec<u8>, kind: KeyKind },
+    /// A private key that cannot be read here (encrypted, or of an algorithm danekit does not
+    /// use): fine beside certificates, an error alone.
+    Unreadable(PkiError),
 }
 
 fn at_line(line: Option<usize>) -> String {
     line.map(|l| format!(": line {l}")).unwrap_or_default()
 }
 
-/// Reads one input. `name` is used in messages and findings.
+/// Reads one input. `name` is used in messages and findings (it is escaped here).
 pub fn parse_input(name: &str, bytes: &[u8]) -> Result<Input, PkiError> {
+    let name = text::clip(name);
+    let name = name.as_str();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(PkiError::Empty { name: name.into() });
     }
-    let objects = if pem::looks_like_pem(bytes) {
+    let (objects, skipped) = if pem::looks_like_pem(bytes) {
         parse_pem(name, bytes)?
     } else if bytes.first() == Some(&der::SEQUENCE) {
-        vec![parse_der(name, None, bytes, DerHint::Any)?]
+        (vec![parse_der(name, None, bytes, DerHint::Any)?], Vec::new())
     } else {
         return Err(PkiError::NotRecognized { name: name.into() });
     };
-    assemble(name, objects, Origin::File)
+    assemble(name, objects, &skipped, chain::Origin::File)
 }
 
-fn parse_pem(name: &str, bytes: &[u8]) -> Result<Vec<Object>, PkiError> {
+type PemObjects = (Vec<Object>, Vec<String>);
+
+fn parse_pem(name: &str, bytes: &[u8]) -> Result<PemObjects, PkiError> {
     let blocks = pem::parse(bytes).map_err(|e| PkiError::Pem {
         name: name.into(),
         line: e.line,
         reason: e.reason,
     })?;
     let mut objects = Vec::new();
+    let mut skipped = Vec::new();
+    let mut certificates = 0usize;
     for block in blocks {
         let line = Some(block.line);
+        let at = at_line(line);
+        let not_an_input = |what, hint| PkiError::NotAnInput {
+            name: name.into(),
+            at: at.clone(),
+            what,
+            hint,
+        };
         let hint = match block.label.as_str() {
             "CERTIFICATE" | "X509 CERTIFICATE" => DerHint::Certificate { trailing_ok: false },
             "TRUSTED CERTIFICATE" => DerHint::Certificate { trailing_ok: true },
@@ -285,31 +277,69 @@ fn parse_pem(name: &str, bytes: &[u8]) -> Result<Vec<Object>, PkiError> {
             "RSA PUBLIC KEY" => DerHint::Pkcs1Public,
             "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST" => DerHint::Csr,
             "ENCRYPTED PRIVATE KEY" => {
-                return Err(PkiError::Encrypted {
+                objects.push(Object::Unreadable(PkiError::Encrypted {
                     name: name.into(),
-                    at: at_line(line),
-                });
+                    at,
+                }));
+                continue;
+            }
+            "DSA PRIVATE KEY" => {
+                objects.push(Object::Unreadable(PkiError::Key {
+                    name: name.into(),
+                    at,
+                    error: KeyError::Unsupported {
+                        algorithm: "a DSA private key".into(),
+                        why: "TLS servers no longer use DSA (TLS 1.3 removed it); danekit does \
+                              not compute records from DSA keys",
+                    },
+                }));
+                continue;
+            }
+            "PKCS7" | "CMS" => {
+                return Err(not_an_input(
+                    "a PKCS#7/CMS bundle",
+                    "extract its certificates with: openssl pkcs7 -print_certs -in FILE",
+                ));
+            }
+            "OPENSSH PRIVATE KEY" | "SSH2 PUBLIC KEY" => {
+                return Err(not_an_input(
+                    "an SSH key",
+                    "TLSA records come from X.509 certificates and their keys",
+                ));
             }
             // Parameters and revocation lists travel beside keys and certificates; they
             // carry nothing a TLSA record is computed from.
-            "EC PARAMETERS" | "DH PARAMETERS" | "X509 CRL" => continue,
+            "EC PARAMETERS" | "DH PARAMETERS" | "X9.42 DH PARAMETERS" | "X509 CRL" => {
+                skipped.push(block.label.clone());
+                continue;
+            }
             other => {
                 return Err(PkiError::UnknownLabel {
                     name: name.into(),
                     line: block.line,
-                    label: other.into(),
+                    label: text::clip(other),
                 });
             }
         };
         if block.encrypted {
-            return Err(PkiError::Encrypted {
+            objects.push(Object::Unreadable(PkiError::Encrypted {
                 name: name.into(),
-                at: at_line(line),
-            });
+                at,
+            }));
+            continue;
+        }
+        if matches!(hint, DerHint::Certificate { .. }) {
+            certificates += 1;
+            if certificates > MAX_CERTIFICATES {
+                return Err(PkiError::TooManyCertificates {
+                    name: name.into(),
+                    limit: MAX_CERTIFICATES,
+                });
+            }
         }
         objects.push(parse_der(name, line, &block.der, hint)?);
     }
-    Ok(objects)
+    Ok((objects, skipped))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -331,8 +361,8 @@ fn parse_der(
     hint: DerHint,
 ) -> Result<Object, PkiError> {
     let at = at_line(line);
-    let outer_len = match der::read_tlv(bytes) {
-        Ok((tlv, _)) => tlv.raw.len(),
+    let outer = match der::read_tlv(bytes) {
+        Ok((tlv, _)) => tlv,
         Err(der::DerError::Truncated {
             declared,
             available,
@@ -354,11 +384,11 @@ fn parse_der(
         }
     };
     let trailing_ok = matches!(hint, DerHint::Certificate { trailing_ok: true });
-    if outer_len < bytes.len() && !trailing_ok {
+    if outer.raw.len() < bytes.len() && !trailing_ok {
         return Err(PkiError::Trailing {
             name: name.into(),
             at,
-            trailing: bytes.len() - outer_len,
+            trailing: bytes.len() - outer.raw.len(),
         });
     }
     let malformed = |what: &'static str, reason: String| PkiError::Malformed {
@@ -367,235 +397,204 @@ fn parse_der(
         what,
         reason,
     };
-    let private = |spki: Vec<u8>| Object::Key {
-        spki,
-        kind: KeyKind::PrivateKey,
+    let key_error = |kind: KeyKind, error: KeyError| match error {
+        KeyError::Unsupported { .. } | KeyError::Ec(_) => PkiError::Key {
+            name: name.into(),
+            at: at.clone(),
+            error,
+        },
+        other => malformed(kind_what(kind), other.to_string()),
+    };
+    let key = |kind: KeyKind, result: Result<Vec<u8>, KeyError>| match result {
+        Ok(spki) => Ok(Object::Key { spki, kind }),
+        // A private key only serves to check the leaf: beside certificates, one that cannot be
+        // read costs a warning; alone, it is the error (see `assemble`).
+        Err(e) if kind == KeyKind::PrivateKey => Ok(Object::Unreadable(key_error(kind, e))),
+        Err(e) => Err(key_error(kind, e)),
     };
     match hint {
         DerHint::Certificate { trailing_ok } => Certificate::parse(bytes, trailing_ok)
             .map(Object::Cert)
             .map_err(|r| malformed("certificate", r)),
-        DerHint::Csr => parse_csr(bytes).map_err(|r| malformed("CSR", r)),
-        DerHint::Spki => key::parse_spki(bytes)
-            .map(|_| Object::Key {
-                spki: bytes.to_vec(),
-                kind: KeyKind::PublicKey,
-            })
-            .map_err(|e| malformed("public key", e.to_string())),
-        DerHint::Pkcs1Public => key::spki_from_pkcs1_public(bytes)
-            .map(|spki| Object::Key {
-                spki,
-                kind: KeyKind::PublicKey,
-            })
-            .map_err(|e| malformed("RSA public key", e.to_string())),
-        DerHint::Pkcs8 => key::spki_from_pkcs8(bytes)
-            .map(private)
-            .map_err(|e| malformed("private key", e.to_string())),
-        DerHint::Pkcs1 => key::spki_from_pkcs1(bytes)
-            .map(private)
-            .map_err(|e| malformed("RSA private key", e.to_string())),
-        DerHint::Sec1 => key::spki_from_sec1(bytes)
-            .map(private)
-            .map_err(|e| malformed("EC private key", e.to_string())),
-        DerHint::Any => sniff_der(bytes).ok_or_else(|| classify_failure(name, &at, bytes)),
-    }
-}
-
-/// Tries each DER structure in turn; the first that parses wins.
-fn sniff_der(bytes: &[u8]) -> Option<Object> {
-    if let Ok(cert) = Certificate::parse(bytes, false) {
-        return Some(Object::Cert(cert));
-    }
-    if let Ok(csr) = parse_csr(bytes) {
-        return Some(csr);
-    }
-    if key::parse_spki(bytes).is_ok() {
-        return Some(Object::Key {
-            spki: bytes.to_vec(),
-            kind: KeyKind::PublicKey,
-        });
-    }
-    let private = key::spki_from_pkcs8(bytes)
-        .or_else(|_| key::spki_from_pkcs1(bytes))
-        .or_else(|_| key::spki_from_sec1(bytes));
-    if let Ok(spki) = private {
-        return Some(Object::Key {
-            spki,
-            kind: KeyKind::PrivateKey,
-        });
-    }
-    key::spki_from_pkcs1_public(bytes)
-        .ok()
-        .map(|spki| Object::Key {
-            spki,
-            kind: KeyKind::PublicKey,
-        })
-}
-
-/// Names the most likely structure of a DER object that parsed as nothing, so that the error
-/// says "malformed certificate" rather than "unknown".
-fn classify_failure(name: &str, at: &str, bytes: &[u8]) -> PkiError {
-    let shape: Vec<u8> = der::read_tlv(bytes)
-        .ok()
-        .and_then(|(outer, _)| der::children(outer.value).ok())
-        .map(|c| c.iter().map(|t| t.tag).collect())
-        .unwrap_or_default();
-    match shape.as_slice() {
-        // SEQUENCE { tbs SEQUENCE, algorithm SEQUENCE, signature BIT STRING }
-        [der::SEQUENCE, der::SEQUENCE, der::BIT_STRING] => {
-            let reason = Certificate::parse(bytes, false).err().unwrap_or_default();
-            PkiError::Malformed {
+        DerHint::Csr => csr_spki(bytes)
+            .map_err(|r| malformed("CSR", r))
+            .and_then(|spki| key(KeyKind::Csr, key::canonical_spki(&spki))),
+        DerHint::Spki => key(KeyKind::PublicKey, key::canonical_spki(bytes)),
+        DerHint::Pkcs1Public => key(KeyKind::PublicKey, key::spki_from_pkcs1_public(bytes)),
+        DerHint::Pkcs8 => key(KeyKind::PrivateKey, key::spki_from_pkcs8(bytes)),
+        DerHint::Pkcs1 => key(KeyKind::PrivateKey, key::spki_from_pkcs1(bytes)),
+        DerHint::Sec1 => key(KeyKind::PrivateKey, key::spki_from_sec1(bytes)),
+        DerHint::Any => match classify(&outer) {
+            Shape::CertLike => match Certificate::parse(bytes, false) {
+                Ok(c) => Ok(Object::Cert(c)),
+                Err(cert_error) => match csr_spki(bytes) {
+                    Ok(spki) => key(KeyKind::Csr, key::canonical_spki(&spki)),
+                    Err(_) => Err(malformed("certificate", cert_error)),
+                },
+            },
+            Shape::Crl => Err(PkiError::NotAnInput {
                 name: name.into(),
-                at: at.into(),
-                what: "certificate or CSR",
-                reason,
+                at,
+                what: "a certificate revocation list (CRL)",
+                hint: "give the certificate itself",
+            }),
+            Shape::Spki => parse_der(name, line, bytes, DerHint::Spki),
+            Shape::Pkcs8 => parse_der(name, line, bytes, DerHint::Pkcs8),
+            Shape::Pkcs1 => parse_der(name, line, bytes, DerHint::Pkcs1),
+            Shape::Sec1 => parse_der(name, line, bytes, DerHint::Sec1),
+            Shape::Pkcs1Public => parse_der(name, line, bytes, DerHint::Pkcs1Public),
+            Shape::EncryptedPkcs8 => Err(PkiError::Encrypted {
+                name: name.into(),
+                at,
+            }),
+            Shape::Other { what, hint } => Err(PkiError::NotAnInput {
+                name: name.into(),
+                at,
+                what,
+                hint,
+            }),
+            Shape::Unknown => Err(PkiError::UnknownDer { name: name.into() }),
+        },
+    }
+}
+
+fn kind_what(kind: KeyKind) -> &'static str {
+    match kind {
+        KeyKind::PrivateKey => "private key",
+        KeyKind::PublicKey => "public key",
+        KeyKind::Csr => "CSR",
+    }
+}
+
+/// The likely structure of a DER object, from the tags of its first levels, so that a
+/// failure names what the input is ("a PKCS#12 bundle", "malformed certificate").
+enum Shape {
+    CertLike,
+    Crl,
+    Spki,
+    Pkcs8,
+    Pkcs1,
+    Sec1,
+    Pkcs1Public,
+    EncryptedPkcs8,
+    Other {
+        what: &'static str,
+        hint: &'static str,
+    },
+    Unknown,
+}
+
+const OID_PKCS7_PREFIX: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07];
+
+fn classify(outer: &der::Tlv<'_>) -> Shape {
+    use der::{BIT_STRING, INTEGER, OCTET_STRING, OID, SEQUENCE};
+    if outer.tag != SEQUENCE {
+        return Shape::Unknown;
+    }
+    let Ok(fields) = der::children(outer.value) else {
+        return Shape::Unknown;
+    };
+    let tags: Vec<u8> = fields.iter().map(|t| t.tag).collect();
+    let int_value = |i: usize| fields.get(i).map(|t| t.value);
+    match tags.as_slice() {
+        [SEQUENCE, SEQUENCE, BIT_STRING] => {
+            // A TBSCertList has its thisUpdate time directly inside (RFC 5280 §5.1); a
+            // TBSCertificate keeps its times in a Validity SEQUENCE.
+            let tbs = der::children(fields[0].value).unwrap_or_default();
+            let has_time = tbs
+                .iter()
+                .take(4)
+                .any(|t| t.tag == der::UTC_TIME || t.tag == der::GENERALIZED_TIME);
+            if has_time { Shape::Crl } else { Shape::CertLike }
+        }
+        [SEQUENCE, BIT_STRING] => Shape::Spki,
+        [SEQUENCE, OCTET_STRING] => Shape::EncryptedPkcs8,
+        [INTEGER, SEQUENCE, OCTET_STRING, ..] => Shape::Pkcs8,
+        [INTEGER, OCTET_STRING, ..] if int_value(0) == Some(&[1]) => Shape::Sec1,
+        [INTEGER, SEQUENCE, ..]
+            if int_value(0) == Some(&[3])
+                && der::children(fields[1].value)
+                    .ok()
+                    .and_then(|c| c.first().map(|o| o.tag == OID && o.value.starts_with(OID_PKCS7_PREFIX)))
+                    == Some(true) =>
+        {
+            Shape::Other {
+                what: "a PKCS#12 bundle",
+                hint: "extract the certificate chain with: openssl pkcs12 -in FILE -nokeys -out chain.pem",
             }
         }
-        // EncryptedPrivateKeyInfo (RFC 5958 §3): SEQUENCE { algorithm, OCTET STRING }
-        [der::SEQUENCE, der::OCTET_STRING] => PkiError::Encrypted {
-            name: name.into(),
-            at: at.into(),
+        [OID, 0xa0, ..] if fields[0].value.starts_with(OID_PKCS7_PREFIX) => Shape::Other {
+            what: "a PKCS#7/CMS bundle",
+            hint: "extract its certificates with: openssl pkcs7 -inform DER -print_certs -in FILE",
         },
-        _ => PkiError::UnknownDer { name: name.into() },
+        ints if ints.iter().all(|&t| t == INTEGER) => match ints.len() {
+            n if n >= 9 => Shape::Pkcs1,
+            6 if int_value(0) == Some(&[0]) => Shape::Other {
+                what: "a DSA private key",
+                hint: "TLS servers no longer use DSA (TLS 1.3 removed it)",
+            },
+            // RSAPublicKey { n, e } has an odd exponent; DHParameter { p, g } a small even or
+            // other generator. PKCS#3 and X9.42 parameters have more fields.
+            2 if int_value(1).and_then(|e| e.last()).is_some_and(|b| b & 1 == 1) => {
+                Shape::Pkcs1Public
+            }
+            2..=5 => Shape::Other {
+                what: "Diffie-Hellman parameters",
+                hint: "they carry no key a TLSA record is computed from",
+            },
+            _ => Shape::Unknown,
+        },
+        _ => Shape::Unknown,
     }
 }
 
-fn parse_csr(bytes: &[u8]) -> Result<Object, String> {
-    let (rest, csr) = X509CertificationRequest::from_der(bytes).map_err(|e| e.to_string())?;
+/// The SPKI of a PKCS#10 request, as it carries it.
+fn csr_spki(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    der::check_tree(bytes).map_err(|e| e.to_string())?;
+    let (rest, csr) = X509CertificationRequest::from_der(bytes)
+        .map_err(|_| "not a PKCS#10 certification request".to_owned())?;
     if !rest.is_empty() {
         return Err(format!("{} bytes of junk after the CSR", rest.len()));
     }
-    let spki = csr.certification_request_info.subject_pki.raw.to_vec();
-    key::parse_spki(&spki).map_err(|e| e.to_string())?;
-    Ok(Object::Key {
-        spki,
-        kind: KeyKind::Csr,
-    })
+    Ok(csr.certification_request_info.subject_pki.raw.to_vec())
 }
 
-/// Where a set of certificates came from: a file may list them in any order; a TLS server
-/// sends its leaf first (RFC 8446 §4.4.2) and the rest in any order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    File,
-    Presented,
-}
-
-/// Puts certificates in path order, leaf first, each followed by its issuer. A file whose
-/// certificates form one path in another order is reordered with a warning; one whose
-/// certificates do not form a path is refused, because every record computed from it would be
-/// a guess. A presented chain keeps its leaf; certificates off the path go last, with a warning.
-fn order_chain(
+fn assemble(
     name: &str,
-    certs: Vec<Certificate>,
-    origin: Origin,
-    findings: &mut Vec<Finding>,
-) -> (Vec<Certificate>, usize) {
-    let in_order = certs.windows(2).all(|p| p[0].is_named_issuer(&p[1]));
-    if in_order {
-        let len = certs.len();
-        return (certs, len);
-    }
-    let issues_another = |i: usize| {
-        certs
-            .iter()
-            .enumerate()
-            .any(|(j, c)| j != i && !certs[i].self_issued && c.is_named_issuer(&certs[i]))
-    };
-    let leaf = match origin {
-        Origin::Presented => 0,
-        Origin::File => {
-            let candidates: Vec<usize> = (0..certs.len()).filter(|&i| !issues_another(i)).collect();
-            match candidates.as_slice() {
-                [only] => *only,
-                _ => return keep_file_order(name, certs, findings),
-            }
-        }
-    };
-    let mut used = vec![false; certs.len()];
-    let mut path = vec![leaf];
-    used[leaf] = true;
-    let mut current = leaf;
-    while let Some(next) = (0..certs.len()).find(|&j| {
-        !used[j] && !certs[current].self_issued && certs[current].is_named_issuer(&certs[j])
-    }) {
-        used[next] = true;
-        path.push(next);
-        current = next;
-    }
-    let off_path: Vec<usize> = (0..certs.len()).filter(|&j| !used[j]).collect();
-    if origin == Origin::File && !off_path.is_empty() {
-        return keep_file_order(name, certs, findings);
-    }
-    let path_len = path.len();
-    findings.push(Finding::warning(
-        "chain-order",
-        name,
-        match origin {
-            Origin::File => format!(
-                "the certificates are not listed leaf first, each followed by its issuer; \
-                 records are computed from the leaf \"{}\" and its path, but a server must \
-                 send them in that order",
-                certs[leaf].subject
-            ),
-            Origin::Presented => format!(
-                "the server sends its certificates out of path order{}",
-                if off_path.is_empty() {
-                    String::new()
-                } else {
-                    format!(", and {} that are not on the leaf's path", off_path.len())
-                }
-            ),
-        },
-    ));
-    let mut slots: Vec<Option<Certificate>> = certs.into_iter().map(Some).collect();
-    let ordered = path
-        .into_iter()
-        .chain(off_path)
-        .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-        .collect();
-    (ordered, path_len)
-}
-
-/// Keeps a file's certificates as given when they form no single path: the first is taken as
-/// the leaf, and only the in-order prefix counts as its issuer path.
-fn keep_file_order(
-    name: &str,
-    certs: Vec<Certificate>,
-    findings: &mut Vec<Finding>,
-) -> (Vec<Certificate>, usize) {
-    let path_len = 1 + certs
-        .windows(2)
-        .take_while(|p| p[0].is_named_issuer(&p[1]))
-        .count();
-    let subjects: Vec<String> = certs
-        .iter()
-        .enumerate()
-        .map(|(i, c)| format!("#{} \"{}\" issued by \"{}\"", i + 1, c.subject, c.issuer))
-        .collect();
-    findings.push(Finding::warning(
-        "not-a-chain",
-        name,
-        format!(
-            "the certificates do not form one chain; the first is taken as the leaf: {}",
-            subjects.join("; ")
-        ),
-    ));
-    (certs, path_len)
-}
-
-fn assemble(name: &str, objects: Vec<Object>, origin: Origin) -> Result<Input, PkiError> {
+    objects: Vec<Object>,
+    skipped: &[String],
+    origin: chain::Origin,
+) -> Result<Input, PkiError> {
     let mut certs = Vec::new();
     let mut keys = Vec::new();
+    let mut unreadable = Vec::new();
     for o in objects {
         match o {
             Object::Cert(c) => certs.push(c),
             Object::Key { spki, kind } => keys.push((spki, kind)),
+            Object::Unreadable(e) => unreadable.push(e),
         }
     }
     let mut findings = Vec::new();
     if !certs.is_empty() {
-        let (certs, path_len) = order_chain(name, certs, origin, &mut findings);
+        let (certs, path_len) = chain::order(name, certs, origin, &mut findings);
+        for cert in &certs {
+            if !cert.unreadable.is_empty() {
+                findings.push(
+                    Finding::warning(
+                        "unreadable-field",
+                        name,
+                        format!(
+                            "certificate \"{}\": {} could not be read; records do not depend \
+                             on it, but the lints that need it were skipped",
+                            cert.subject,
+                            cert.unreadable.join(", ")
+                        ),
+                    )
+                    .with("subject", &cert.subject),
+                );
+            }
+        }
         for (spki, kind) in &keys {
             if *kind == KeyKind::PrivateKey && *spki != certs[0].spki {
                 findings.push(Finding::warning(
@@ -605,6 +604,17 @@ fn assemble(name: &str, objects: Vec<Object>, origin: Origin) -> Result<Input, P
                 ));
             }
         }
+        for e in &unreadable {
+            findings.push(Finding::warning(
+                "key-not-checked",
+                name,
+                format!(
+                    "a private key in this file could not be read ({}), so it was not checked \
+                     against the leaf certificate",
+                    short_reason(e)
+                ),
+            ));
+        }
         return Ok(Input {
             name: name.into(),
             loaded: Loaded::Chain(certs),
@@ -612,15 +622,26 @@ fn assemble(name: &str, objects: Vec<Object>, origin: Origin) -> Result<Input, P
             findings,
         });
     }
+    if let Some(e) = unreadable.into_iter().next()
+        && keys.is_empty()
+    {
+        return Err(e);
+    }
     match keys.len() {
-        0 => Err(PkiError::Nothing { name: name.into() }),
+        0 => Err(PkiError::Nothing {
+            name: name.into(),
+            only: if skipped.is_empty() {
+                String::new()
+            } else {
+                format!(" (only {})", skipped.join(", "))
+            },
+        }),
         1 => {
             let (spki, kind) = keys.remove(0);
-            let info = key::parse_spki(&spki).map_err(|e| PkiError::Malformed {
+            let info = key::spki_info(&spki).map_err(|error| PkiError::Key {
                 name: name.into(),
                 at: String::new(),
-                what: "public key",
-                reason: e.to_string(),
+                error,
             })?;
             Ok(Input {
                 name: name.into(),
@@ -636,8 +657,24 @@ fn assemble(name: &str, objects: Vec<Object>, origin: Origin) -> Result<Input, P
     }
 }
 
+/// Why a private key was unreadable, without the input's name.
+fn short_reason(e: &PkiError) -> String {
+    match e {
+        PkiError::Encrypted { .. } => "it is encrypted".into(),
+        PkiError::Key { error, .. } => error.to_string(),
+        other => other.to_string(),
+    }
+}
+
 /// Reads a chain as presented by a server (DER certificates, leaf first). `peer` names it.
 pub fn parse_presented(peer: &str, chain: &[Vec<u8>]) -> Result<Input, PkiError> {
+    let peer = text::clip(peer);
+    if chain.len() > MAX_CERTIFICATES {
+        return Err(PkiError::TooManyCertificates {
+            name: peer,
+            limit: MAX_CERTIFICATES,
+        });
+    }
     let objects = chain
         .iter()
         .enumerate()
@@ -645,12 +682,12 @@ pub fn parse_presented(peer: &str, chain: &[Vec<u8>]) -> Result<Input, PkiError>
             Certificate::from_der(der_bytes)
                 .map(Object::Cert)
                 .map_err(|reason| PkiError::Malformed {
-                    name: peer.into(),
+                    name: peer.clone(),
                     at: format!(": certificate #{}", i + 1),
                     what: "certificate",
                     reason,
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    assemble(peer, objects, Origin::Presented)
+    assemble(&peer, objects, &[], chain::Origin::Presented)
 }

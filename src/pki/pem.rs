@@ -3,6 +3,8 @@
 //! Text outside the armour is ignored (as `openssl x509 -text` output has it). RFC 1421
 //! headers are skipped, and `Proc-Type: 4,ENCRYPTED` marks the block as encrypted.
 
+use crate::text;
+
 /// One `-----BEGIN LABEL-----` … `-----END LABEL-----` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Block {
@@ -71,8 +73,10 @@ pub fn parse(input: &[u8]) -> Result<Vec<Block>, PemError> {
                         return Err(PemError {
                             line: line_no,
                             reason: format!(
-                                "\"BEGIN {}\" (line {}) is closed by \"END {label}\"",
-                                block.label, block.line
+                                "\"BEGIN {}\" (line {}) is closed by \"END {}\"",
+                                text::clip(&block.label),
+                                block.line,
+                                text::clip(label)
                             ),
                         });
                     }
@@ -80,12 +84,15 @@ pub fn parse(input: &[u8]) -> Result<Vec<Block>, PemError> {
                         .decode(block.body.as_bytes())
                         .map_err(|e| PemError {
                             line: block.line,
-                            reason: format!("the {} block is not valid base64: {e}", block.label),
+                            reason: format!(
+                                "the {} block is not valid base64: {e}",
+                                text::clip(&block.label)
+                            ),
                         })?;
                     if der.is_empty() {
                         return Err(PemError {
                             line: block.line,
-                            reason: format!("the {} block is empty", block.label),
+                            reason: format!("the {} block is empty", text::clip(&block.label)),
                         });
                     }
                     blocks.push(Block {
@@ -100,7 +107,8 @@ pub fn parse(input: &[u8]) -> Result<Vec<Block>, PemError> {
                         line: line_no,
                         reason: format!(
                             "\"BEGIN {}\" (line {}) has no END line before this one",
-                            block.label, block.line
+                            text::clip(&block.label),
+                            block.line
                         ),
                     });
                 } else if block.in_headers && line.contains(':') {
@@ -120,7 +128,7 @@ pub fn parse(input: &[u8]) -> Result<Vec<Block>, PemError> {
     match open {
         Some(block) => Err(PemError {
             line: block.line,
-            reason: format!("\"BEGIN {}\" has no END line", block.label),
+            reason: format!("\"BEGIN {}\" has no END line", text::clip(&block.label)),
         }),
         None => Ok(blocks),
     }

@@ -25,13 +25,24 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 #[derive(Debug)]
 pub struct UnverifiedChainCapture {
     provider: Arc<CryptoProvider>,
+    /// The signature schemes offered to the server, which choose the certificate it sends.
+    schemes: Vec<SignatureScheme>,
     chain: Mutex<Vec<Vec<u8>>>,
 }
 
 impl UnverifiedChainCapture {
-    /// A capture whose handshake signature checks use `provider`'s algorithms.
-    pub fn new(provider: Arc<CryptoProvider>) -> Self {
+    /// A capture whose handshake signature checks use `provider`'s algorithms, offering the
+    /// server only those of `schemes` that the provider can verify.
+    pub fn new(provider: Arc<CryptoProvider>, schemes: &[SignatureScheme]) -> Self {
+        let supported = provider
+            .signature_verification_algorithms
+            .supported_schemes();
         UnverifiedChainCapture {
+            schemes: schemes
+                .iter()
+                .copied()
+                .filter(|s| supported.contains(s))
+                .collect(),
             provider,
             chain: Mutex::new(Vec::new()),
         }
@@ -92,8 +103,6 @@ impl ServerCertVerifier for UnverifiedChainCapture {
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.schemes.clone()
     }
 }

@@ -12,10 +12,11 @@
 //! probe (RFC 3207 §5, RFC 2595 §4, CVE-2011-0411).
 
 use std::fmt;
-use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
+use std::io;
+use std::time::Instant;
 
-use super::{Peer, ProbeError, Starttls, Step};
+use super::{Budget, Peer, ProbeError, Starttls, Step, remaining};
+use crate::env::Stream;
 
 /// The longest reply line accepted, without its line end. RFC 5321 §4.5.3.1.5 allows 512
 /// octets for SMTP; IMAP capability lines run longer, so the bound is generous.
@@ -112,20 +113,21 @@ pub enum Malformed {
 /// Runs the dialogue of `protocol` on `stream` until the server has agreed to start TLS.
 ///
 /// `client_name` is sent in SMTP `EHLO`; it must be a domain or an address literal
-/// (RFC 5321 §4.1.1.1). `peer` is named in errors. Each reply must arrive within `timeout`.
-/// With [`Starttls::None`] nothing is exchanged.
-pub fn negotiate<S: Read + Write>(
+/// (RFC 5321 §4.1.1.1). `peer` is named in errors. The greeting must arrive within the
+/// budget's greeting limit and each other reply within its step limit, all before the
+/// budget's end. With [`Starttls::None`] nothing is exchanged.
+pub fn negotiate<S: Stream + ?Sized>(
     stream: &mut S,
     protocol: Starttls,
     peer: &Peer,
     client_name: &str,
-    timeout: Duration,
+    budget: &Budget,
 ) -> Result<Transcript, ProbeError> {
     let mut session = Session {
         stream,
         buf: Vec::new(),
         peer,
-        timeout,
+        budget: *budget,
         transcript: Transcript::default(),
     };
     match protocol {
@@ -139,7 +141,7 @@ pub fn negotiate<S: Read + Write>(
 
 /// RFC 3207 §4 over RFC 5321: 220 greeting, EHLO, the STARTTLS keyword in the 250 reply,
 /// STARTTLS, 220.
-fn smtp<S: Read + Write>(s: &mut Session<'_, S>, client_name: &str) -> Result<(), ProbeError> {
+fn smtp<S: Stream + ?Sized>(s: &mut Session<'_, S>, client_name: &str) -> Result<(), ProbeError> {
     let greeting = s.read_smtp_reply(Step::Greeting)?;
     match greeting.code {
         220 => {}
@@ -151,8 +153,16 @@ fn smtp<S: Read + Write>(s: &mut Session<'_, S>, client_name: &str) -> Result<()
 
     s.send("EHLO", &format!("EHLO {client_name}"))?;
     let ehlo = s.read_smtp_reply(Step::Reply("EHLO"))?;
-    // RFC 5321 §4.1.1.1: the first line names the server; each further line starts with an
-    // extension keyword. A non-250 reply means no extensions at all.
+    // RFC 5321 §4.1.1.1: an error reply to EHLO (a HELO restriction, an unknown command) is
+    // not a missing STARTTLS: say what the server refused.
+    if ehlo.code >= 400 {
+        return Err(ProbeError::EhloRejected {
+            peer: s.peer.boxed(),
+            name: client_name.to_owned(),
+            reply: Reply { lines: ehlo.lines },
+        });
+    }
+    // The first line names the server; each further line starts with an extension keyword.
     let offered = ehlo.code == 250
         && ehlo.lines.iter().skip(1).any(|line| {
             line.get(4..)
@@ -173,8 +183,8 @@ fn smtp<S: Read + Write>(s: &mut Session<'_, S>, client_name: &str) -> Result<()
 
 /// RFC 3501 §6.2.1 / RFC 9051 §6.2.1: `* OK` greeting, capabilities (from the greeting's
 /// response code or `CAPABILITY`), `STARTTLS`, tagged `OK`.
-fn imap<S: Read + Write>(s: &mut Session<'_, S>) -> Result<(), ProbeError> {
-    let greeting = s.read_line(Step::Greeting, s.deadline())?;
+fn imap<S: Stream + ?Sized>(s: &mut Session<'_, S>) -> Result<(), ProbeError> {
+    let greeting = s.read_line(Step::Greeting, s.greeting_deadline())?;
     let (status, rest) = imap_untagged_status(&greeting);
     let greeting_caps = match status.as_deref() {
         Some("OK") => imap_response_code_capabilities(rest),
@@ -220,8 +230,8 @@ fn imap<S: Read + Write>(s: &mut Session<'_, S>) -> Result<(), ProbeError> {
 
 /// RFC 2595 §4 with RFC 2449 CAPA: `+OK` greeting, `CAPA` looking for `STLS` (a server without
 /// CAPA may still know STLS), `STLS`, `+OK`.
-fn pop3<S: Read + Write>(s: &mut Session<'_, S>) -> Result<(), ProbeError> {
-    let greeting = s.read_line(Step::Greeting, s.deadline())?;
+fn pop3<S: Stream + ?Sized>(s: &mut Session<'_, S>) -> Result<(), ProbeError> {
+    let greeting = s.read_line(Step::Greeting, s.greeting_deadline())?;
     match pop3_status(&greeting) {
         Some(true) => {}
         Some(false) => return Err(s.greeting_error(vec![greeting])),
@@ -264,9 +274,24 @@ fn pop3<S: Read + Write>(s: &mut Session<'_, S>) -> Result<(), ProbeError> {
         None => return Err(s.unexpected(step, &[first])),
     };
 
-    s.send("STLS", "STLS")?;
+    // A server that answered -ERR (to CAPA, or unprompted, as Cyrus does in maintenance)
+    // and hung up is reported with its own words.
+    let closed_after = |s: &Session<'_, S>, e: ProbeError| match (&e, &capa_lines) {
+        (ProbeError::Closed { .. }, Some(err_reply)) => ProbeError::ClosedAfterError {
+            peer: s.peer.boxed(),
+            reply: err_reply.clone(),
+        },
+        _ => e,
+    };
+    if let Err(e) = s.send("STLS", "STLS") {
+        return Err(closed_after(s, e));
+    }
     let step = Step::Reply("STLS");
-    let reply = s.read_line(step, s.deadline())?;
+    let deadline = s.deadline();
+    let reply = match s.read_line(step, deadline) {
+        Ok(line) => line,
+        Err(e) => return Err(closed_after(s, e)),
+    };
     match (pop3_status(&reply), capa_lines) {
         (Some(true), _) => s.ensure_drained("STLS"),
         (Some(false), Some(capa_error)) => {
@@ -327,18 +352,32 @@ struct ImapResponse {
 }
 
 /// The stream, the bytes read but not yet consumed, and what the errors need.
-struct Session<'a, S> {
+struct Session<'a, S: ?Sized> {
     stream: &'a mut S,
     buf: Vec<u8>,
     peer: &'a Peer,
-    timeout: Duration,
+    budget: Budget,
     transcript: Transcript,
 }
 
-impl<S: Read + Write> Session<'_, S> {
+impl<S: Stream + ?Sized> Session<'_, S> {
     /// The time by which a reply starting now must be complete.
     fn deadline(&self) -> Instant {
-        Instant::now() + self.timeout
+        self.budget.deadline(self.budget.timeout)
+    }
+
+    /// The time by which the greeting must be complete (RFC 5321 §4.5.3.2.1 allows a server
+    /// five minutes; greeting delays are an anti-spam measure).
+    fn greeting_deadline(&self) -> Instant {
+        self.budget.deadline(self.budget.greeting_timeout)
+    }
+
+    /// The limit a timeout at `step` exceeded, for the message.
+    fn limit(&self, step: Step) -> std::time::Duration {
+        match step {
+            Step::Greeting => self.budget.greeting_timeout,
+            _ => self.budget.timeout,
+        }
     }
 
     fn send(&mut self, command: &'static str, line: &str) -> Result<(), ProbeError> {
@@ -350,7 +389,7 @@ impl<S: Read + Write> Session<'_, S> {
         self.stream
             .write_all(&bytes)
             .and_then(|()| self.stream.flush())
-            .map_err(|e| ProbeError::from_io(self.peer, step, self.timeout, e))
+            .map_err(|e| ProbeError::from_io(self.peer, step, self.budget.timeout, e))
     }
 
     /// The next line, without its CRLF (or bare LF), escaped.
@@ -374,15 +413,19 @@ impl<S: Read + Write> Session<'_, S> {
             if self.buf.len() > MAX_LINE + 1 {
                 return Err(self.malformed(step, Malformed::LineTooLong { limit: MAX_LINE }));
             }
-            // Each read is bounded by the stream's own timeout; this bounds a server that
-            // trickles bytes just fast enough to avoid it.
+            // Each read waits at most until the deadline, so a server that trickles bytes
+            // cannot stretch a reply past it.
             if Instant::now() >= deadline {
                 return Err(ProbeError::Timeout {
                     peer: self.peer.boxed(),
                     step,
-                    timeout: self.timeout,
+                    limit: self.limit(step),
                 });
             }
+            let limit = self.limit(step);
+            self.stream
+                .set_read_timeout(Some(remaining(deadline)))
+                .map_err(|e| ProbeError::from_io(self.peer, step, limit, e))?;
             match self.stream.read(&mut chunk) {
                 Ok(0) => {
                     return Err(ProbeError::Closed {
@@ -392,7 +435,7 @@ impl<S: Read + Write> Session<'_, S> {
                 }
                 Ok(n) => self.buf.extend_from_slice(chunk.get(..n).unwrap_or(&chunk)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(ProbeError::from_io(self.peer, step, self.timeout, e)),
+                Err(e) => return Err(ProbeError::from_io(self.peer, step, limit, e)),
             }
         }
     }
@@ -400,7 +443,10 @@ impl<S: Read + Write> Session<'_, S> {
     /// An RFC 5321 §4.2 reply: `NNN-text` lines, then `NNN text` (or a bare `NNN`), all with
     /// the same code.
     fn read_smtp_reply(&mut self, step: Step) -> Result<SmtpReply, ProbeError> {
-        let deadline = self.deadline();
+        let deadline = match step {
+            Step::Greeting => self.greeting_deadline(),
+            _ => self.deadline(),
+        };
         let mut lines: Vec<String> = Vec::new();
         let mut code = None;
         loop {
@@ -571,6 +617,7 @@ fn shorten(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
 
     /// A stream that serves `input` in chunks of `chunk` bytes and records what is written.
     struct Scripted {
@@ -605,6 +652,12 @@ mod tests {
         }
     }
 
+    impl crate::env::Stream for Scripted {
+        fn set_read_timeout(&self, _: Option<std::time::Duration>) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     impl Write for Scripted {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.written.extend_from_slice(buf);
@@ -615,15 +668,18 @@ mod tests {
         }
     }
 
+    fn budget() -> Budget {
+        let timeout = std::time::Duration::from_secs(5);
+        Budget {
+            timeout,
+            greeting_timeout: timeout,
+            end: Instant::now() + timeout * 4,
+        }
+    }
+
     fn run(protocol: Starttls, stream: &mut Scripted) -> Result<Transcript, ProbeError> {
         let peer = Peer::new("127.0.0.1", 25);
-        negotiate(
-            stream,
-            protocol,
-            &peer,
-            "danekit.invalid",
-            Duration::from_secs(5),
-        )
+        negotiate(stream, protocol, &peer, "danekit.invalid", &budget())
     }
 
     const SMTP_OK: &[u8] = b"220-mx.example.test ESMTP\r\n220 second greeting line\r\n\
@@ -738,7 +794,7 @@ mod tests {
             stream: &mut stream,
             buf: Vec::new(),
             peer: &peer,
-            timeout: Duration::from_secs(1),
+            budget: budget(),
             transcript: Transcript::default(),
         };
         let line = s.read_line(Step::Greeting, s.deadline()).unwrap();

@@ -4,17 +4,7 @@ use ring::digest;
 use thiserror::Error;
 
 use super::{Matching, ParamSet, ParseError, Rdata, Selector};
-use crate::pki::Certificate;
-
-/// What a record is computed from.
-#[derive(Debug, Clone, Copy)]
-pub enum Material<'a> {
-    /// Certificates, leaf first.
-    Chain(&'a [Certificate]),
-    /// A public key alone: from a private key, an SPKI file or a CSR. `kind` names it for
-    /// messages ("private key", "public key", "CSR").
-    Key { spki: &'a [u8], kind: &'static str },
-}
+use crate::pki::{Certificate, Material};
 
 /// Which certificate of the chain a trust-anchor usage (0 or 2) hashes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,10 +12,24 @@ pub enum CaChoice {
     /// The certificate right after the leaf, or a lone CA certificate itself.
     #[default]
     Issuer,
-    /// The N-th certificate after the leaf (`--ca N`, N ≥ 1).
+    /// The N-th certificate after the leaf (N ≥ 1).
     Index(usize),
-    /// The last certificate of the chain (`--ca root`).
+    /// The last certificate of the chain.
     Root,
+}
+
+impl std::str::FromStr for CaChoice {
+    type Err = String;
+    /// `1`, `2`, ... (the N-th certificate after the leaf) or `root`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("root") {
+            return Ok(CaChoice::Root);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if n >= 1 => Ok(CaChoice::Index(n)),
+            _ => Err("expected a number from 1 (the leaf's issuer) or root".into()),
+        }
+    }
 }
 
 /// A computed record and the chain position it was computed from (0 = leaf).
@@ -50,13 +54,13 @@ pub enum ComputeError {
          (leaf first) or the CA certificate itself"
     )]
     LoneLeaf { usage: u8 },
-    #[error("--ca {index}: the chain has {len} certificate(s), so the issuers are 1..{last}")]
+    #[error("issuer {index} is past the chain: it has {len} certificate(s), so the issuers are 1..{last}")]
     NoSuchCa {
         index: usize,
         len: usize,
         last: usize,
     },
-    #[error("--ca {index}: a lone CA certificate is its own trust anchor; leave --ca out")]
+    #[error("a lone CA certificate is its own trust anchor; no issuer {index} can be chosen")]
     LoneCaIndex { index: usize },
 }
 
@@ -72,6 +76,7 @@ pub fn compute(
     let usage = u8::from(params.usage);
     let (selected, depth): (&[u8], usize) = match material {
         Material::Key { spki, kind } => {
+            let kind = kind.as_str();
             if params.usage.is_trust_anchor() {
                 return Err(ComputeError::KeyHasNoIssuer { kind, usage });
             }
@@ -189,7 +194,7 @@ mod tests {
         );
         assert_eq!(
             compute(m, p, CaChoice::Index(3)).unwrap_err().to_string(),
-            "--ca 3: the chain has 3 certificate(s), so the issuers are 1..2"
+            "issuer 3 is past the chain: it has 3 certificate(s), so the issuers are 1..2"
         );
         assert!(compute(m, p, CaChoice::Index(0)).is_err());
     }
@@ -227,7 +232,7 @@ mod tests {
     fn keys_give_only_end_entity_spki_records() {
         let m = Material::Key {
             spki: &[0x30, 0x00],
-            kind: "CSR",
+            kind: crate::pki::KeyKind::Csr,
         };
         assert!(compute(m, "3 1 1".parse().unwrap(), CaChoice::Issuer).is_ok());
         assert!(compute(m, "1 1 2".parse().unwrap(), CaChoice::Issuer).is_ok());

@@ -1,7 +1,8 @@
 //! TLSA records (RFC 6698) and their RFC 7218 mnemonics: the parameter types, the record
 //! data, owner names, and the computation of record data from certificates and keys.
 //!
-//! Everything here is pure: no I/O, no clock. Parsing accepts any octet value for the three
+//! Everything here is pure: no I/O, no clock. It reads keys and chains through [`crate::pki`],
+//! never the other way round. Parsing accepts any octet value for the three
 //! parameters, because a record read from DNS may carry one that is not assigned; such a record
 //! is *unusable* (RFC 6698 §4.1, RFC 7671 §9) and [`Rdata::check_usable`] says why. Computing
 //! record data accepts only the assigned values.
@@ -10,8 +11,8 @@ mod compute;
 mod owner;
 pub mod report;
 
-pub use compute::{CaChoice, ComputeError, Computed, Material, compute};
-pub use owner::{OwnerError, Proto, owner_name};
+pub use compute::{CaChoice, ComputeError, Computed, compute};
+pub use owner::{OwnerError, Proto, choose_host, owner_name};
 
 use std::fmt;
 use std::str::FromStr;

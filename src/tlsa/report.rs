@@ -1,12 +1,16 @@
 //! The report of `danekit tlsa`: the records computed from a set of inputs, with the lints of
 //! the command-line contract (RFC 7672 §3.1.3 for PKIX usages on SMTP; RFC 7671 §8 for
-//! records that must survive a renewal).
+//! records that must survive a renewal), and its JSON document.
 
+use hickory_proto::rr::Name;
+use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use super::{CaChoice, ComputeError, Matching, ParamSet, Rdata, Selector, Usage, compute};
-use crate::pki::{Input, KeyInfo};
-use crate::report::Finding;
+use crate::addr::name_text;
+use crate::pki::{Input, KeyFamily, KeyInfo};
+use crate::report::{Finding, SCHEMA_VERSION, Verdict};
+use crate::time::Timestamp;
 
 /// The smallest RSA modulus that is not flagged as weak (RFC 8624 §3.1 and current CA/B Forum
 /// practice).
@@ -16,18 +20,20 @@ pub const MIN_RSA_BITS: usize = 2048;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// `_PORT._PROTO.HOST.`, when a host is known.
-    pub owner: Option<String>,
+    pub owner: Option<Name>,
     pub ttl: u32,
     pub rdata: Rdata,
     /// The input's name (file, `-`, or `host:port`).
     pub source: String,
     /// Chain position hashed (0 = leaf).
     pub depth: usize,
+    /// The family of the leaf key of the input the record came from.
+    pub key_type: KeyFamily,
 }
 
-/// Everything `danekit tlsa` prints.
+/// Everything `danekit tlsa` reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
+pub struct TlsaReport {
     pub records: Vec<Record>,
     pub findings: Vec<Finding>,
 }
@@ -37,13 +43,13 @@ pub struct Report {
 pub struct Request {
     pub params: Vec<ParamSet>,
     pub ca: CaChoice,
-    pub owner: Option<String>,
+    pub owner: Option<Name>,
     pub port: u16,
     pub ttl: u32,
     /// Allow usages 0 and 1 on port 25.
     pub force: bool,
-    /// Unix seconds, for the expiry lint.
-    pub now: i64,
+    /// For the expiry lint.
+    pub now: Timestamp,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -60,13 +66,21 @@ pub enum ReportError {
     OffPath { source_name: String, depth: usize },
     #[error(
         "usage {usage} ({name}) on port 25: RFC 7672 §3.1.3 says SMTP servers should not publish \
-         PKIX usages and senders may ignore them; use 3 (DANE-EE) or 2 (DANE-TA), or --force"
+         PKIX usages and senders may ignore them; use 3 (DANE-EE) or 2 (DANE-TA)"
     )]
     PkixOnSmtp { usage: u8, name: &'static str },
+    #[error("the TTL {0} is above 2147483647 (RFC 2181 §8)")]
+    Ttl(u32),
 }
 
+/// The largest TTL (RFC 2181 §8).
+pub const MAX_TTL: u32 = 0x7fff_ffff;
+
 /// Computes every record, input by input and, per input, in the order of `request.params`.
-pub fn build(inputs: &[Input], request: &Request) -> Result<Report, ReportError> {
+pub fn build(inputs: &[Input], request: &Request) -> Result<TlsaReport, ReportError> {
+    if request.ttl > MAX_TTL {
+        return Err(ReportError::Ttl(request.ttl));
+    }
     let mut findings: Vec<Finding> = Vec::new();
     for p in &request.params {
         lint_params(*p, request, &mut findings)?;
@@ -94,10 +108,11 @@ pub fn build(inputs: &[Input], request: &Request) -> Result<Report, ReportError>
                 rdata: computed.rdata,
                 source: input.name.clone(),
                 depth: computed.depth,
+                key_type: input.key_family(),
             });
         }
     }
-    Ok(Report { records, findings })
+    Ok(TlsaReport { records, findings })
 }
 
 fn lint_params(
@@ -107,7 +122,8 @@ fn lint_params(
 ) -> Result<(), ReportError> {
     let subject = request
         .owner
-        .clone()
+        .as_ref()
+        .map(name_text)
         .unwrap_or_else(|| format!("port {}", request.port));
     if matches!(p.usage, Usage::PkixTa | Usage::PkixEe) {
         let name = p.usage.mnemonic().unwrap_or_default();
@@ -122,7 +138,8 @@ fn lint_params(
                 "pkix-usage-on-smtp",
                 subject.clone(),
                 format!(
-                    "{p}: usage {} ({name}) is unusable for SMTP (RFC 7672 §3.1.3); published because of --force",
+                    "{p}: usage {} ({name}) is unusable for SMTP (RFC 7672 §3.1.3); published \
+                     because it was forced",
                     u8::from(p.usage)
                 ),
             ));
@@ -169,16 +186,70 @@ fn lint_input(input: &Input, request: &Request, findings: &mut Vec<Finding>) {
     let checks_dates = request.params.iter().any(|p| p.usage != Usage::DaneEe);
     if checks_dates
         && let Some(leaf) = input.leaf()
-        && leaf.not_after < request.now
+        && let Some(not_after) = leaf.not_after
+        && not_after < request.now
     {
-        findings.push(Finding::warning(
-            "leaf-expired",
-            input.name.clone(),
-            format!(
-                "the leaf certificate expired at {}; DANE-TA and PKIX clients check dates \
-                 (DANE-EE clients do not)",
-                crate::report::format_time(leaf.not_after)
-            ),
-        ));
+        findings.push(
+            Finding::warning(
+                "leaf-expired",
+                input.name.clone(),
+                format!(
+                    "the leaf certificate expired at {not_after}; DANE-TA and PKIX clients \
+                     check dates (DANE-EE clients do not)"
+                ),
+            )
+            .with("not_after", not_after),
+        );
+    }
+}
+
+/// One record in the JSON document of the command-line contract.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordDoc {
+    pub owner: Option<String>,
+    pub ttl: u32,
+    pub usage: u8,
+    pub selector: u8,
+    pub matching_type: u8,
+    /// Lower-case hex.
+    pub data: String,
+    pub source: String,
+    pub depth: usize,
+    pub key_type: KeyFamily,
+}
+
+/// The JSON document of `danekit tlsa`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsaDocument {
+    pub schema_version: u32,
+    pub verdict: Verdict,
+    pub records: Vec<RecordDoc>,
+    pub findings: Vec<Finding>,
+}
+
+impl TlsaReport {
+    pub fn to_document(&self) -> TlsaDocument {
+        TlsaDocument {
+            schema_version: SCHEMA_VERSION,
+            verdict: Verdict::Ok,
+            records: self
+                .records
+                .iter()
+                .map(|r| RecordDoc {
+                    owner: r.owner.as_ref().map(name_text),
+                    ttl: r.ttl,
+                    usage: r.rdata.params.usage.into(),
+                    selector: r.rdata.params.selector.into(),
+                    matching_type: r.rdata.params.matching.into(),
+                    data: r.rdata.data_hex(),
+                    source: r.source.clone(),
+                    depth: r.depth,
+                    key_type: r.key_type,
+                })
+                .collect(),
+            findings: self.findings.clone(),
+        }
     }
 }

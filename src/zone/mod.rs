@@ -2,16 +2,19 @@
 //! `knotc` transactions (Knot DNS).
 //!
 //! Output is byte-stable: owners fully qualified and lower-case, explicit TTL and class, no
-//! `$ORIGIN`, so the text can be `$INCLUDE`d anywhere. Rendering is pure; writing and sending
-//! belong to the callers.
+//! `$ORIGIN`, so the text can be `$INCLUDE`d anywhere. Everything written into a script is a
+//! typed value (a checked domain name, numbers, hex), never raw user text. Rendering is pure;
+//! writing and sending belong to the callers.
 
+use hickory_proto::rr::Name;
+
+use crate::addr::name_text;
 use crate::tlsa::Rdata;
 
 /// One resource record to publish.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneRecord {
-    /// Fully qualified owner, lower-case, with the trailing dot.
-    pub owner: String,
+    pub owner: Name,
     pub ttl: u32,
     pub rdata: Rdata,
 }
@@ -22,7 +25,7 @@ pub fn dedup(records: &[ZoneRecord]) -> Vec<ZoneRecord> {
     let mut seen = std::collections::HashSet::new();
     records
         .iter()
-        .filter(|r| seen.insert((r.owner.clone(), r.rdata.clone())))
+        .filter(|r| seen.insert((name_text(&r.owner), r.rdata.clone())))
         .cloned()
         .collect()
 }
@@ -31,7 +34,7 @@ pub fn dedup(records: &[ZoneRecord]) -> Vec<ZoneRecord> {
 pub fn render_zone(records: &[ZoneRecord]) -> String {
     records
         .iter()
-        .map(|r| format!("{} {} IN TLSA {}\n", r.owner, r.ttl, r.rdata))
+        .map(|r| format!("{} {} IN TLSA {}\n", name_text(&r.owner), r.ttl, r.rdata))
         .collect()
 }
 
@@ -40,21 +43,38 @@ pub fn render_zone(records: &[ZoneRecord]) -> String {
 pub fn render_nsupdate_add(records: &[ZoneRecord]) -> String {
     records
         .iter()
-        .map(|r| format!("update add {} {} IN TLSA {}\n", r.owner, r.ttl, r.rdata))
+        .map(|r| {
+            format!(
+                "update add {} {} IN TLSA {}\n",
+                name_text(&r.owner),
+                r.ttl,
+                r.rdata
+            )
+        })
         .collect()
 }
 
-/// A `knotc` transaction that adds the records to `zone`: `zone-begin`, one `zone-set` per
-/// record, `zone-commit`. If a `zone-set` fails, run `knotc zone-abort ZONE` before retrying.
-pub fn render_knotc(zone: &str, records: &[ZoneRecord]) -> String {
-    let mut out = format!("knotc zone-begin {zone}\n");
+/// A shell script that adds the records to `zone` in one `knotc` transaction: `zone-begin`,
+/// one `zone-set` per record, `zone-commit`. The first call that fails stops the script; once
+/// the transaction is open, a failure aborts it (`zone-abort`) so nothing is committed.
+pub fn render_knotc(zone: &Name, records: &[ZoneRecord]) -> String {
+    let zone = name_text(zone);
+    let mut out = format!(
+        "#!/bin/sh\n\
+         # One knotc transaction on {zone}: nothing is committed unless every step succeeds.\n\
+         knotc zone-begin {zone} || exit 1\n"
+    );
     for r in records {
         out.push_str(&format!(
-            "knotc zone-set {zone} {} {} TLSA {}\n",
-            r.owner, r.ttl, r.rdata
+            "knotc zone-set {zone} {} {} TLSA {} || {{ knotc zone-abort {zone}; exit 1; }}\n",
+            name_text(&r.owner),
+            r.ttl,
+            r.rdata
         ));
     }
-    out.push_str(&format!("knotc zone-commit {zone}\n"));
+    out.push_str(&format!(
+        "knotc zone-commit {zone} || {{ knotc zone-abort {zone}; exit 1; }}\n"
+    ));
     out
 }
 
@@ -64,7 +84,7 @@ mod tests {
 
     fn rec(owner: &str, rdata: &str) -> ZoneRecord {
         ZoneRecord {
-            owner: owner.into(),
+            owner: Name::from_ascii(owner).unwrap(),
             ttl: 3600,
             rdata: rdata.parse().unwrap(),
         }
@@ -82,10 +102,12 @@ mod tests {
             "update add _25._tcp.mail.example.org. 3600 IN TLSA 3 1 1 00ff\n"
         );
         assert_eq!(
-            render_knotc("example.org.", &rs),
-            "knotc zone-begin example.org.\n\
-             knotc zone-set example.org. _25._tcp.mail.example.org. 3600 TLSA 3 1 1 00ff\n\
-             knotc zone-commit example.org.\n"
+            render_knotc(&Name::from_ascii("example.org.").unwrap(), &rs),
+            "#!/bin/sh\n\
+             # One knotc transaction on example.org.: nothing is committed unless every step succeeds.\n\
+             knotc zone-begin example.org. || exit 1\n\
+             knotc zone-set example.org. _25._tcp.mail.example.org. 3600 TLSA 3 1 1 00ff || { knotc zone-abort example.org.; exit 1; }\n\
+             knotc zone-commit example.org. || { knotc zone-abort example.org.; exit 1; }\n"
         );
     }
 
@@ -93,7 +115,7 @@ mod tests {
     fn dedup_keeps_first_of_each() {
         let rs = vec![
             rec("_25._tcp.a.", "3 1 1 00"),
-            rec("_25._tcp.a.", "3 1 1 00"),
+            rec("_25._tcp.A.", "3 1 1 00"),
             rec("_25._tcp.b.", "3 1 1 00"),
         ];
         assert_eq!(dedup(&rs).len(), 2);

@@ -1,11 +1,13 @@
 //! Loopback mail and TLS servers for tests, with generated certificates.
 //!
-//! [`MailServer::start`] listens on `127.0.0.1:0`, serves every connection in its own thread
-//! with the given [`Behaviour`] (a correct STARTTLS dialogue, or one of the ways servers get
-//! it wrong), and stops when dropped. TLS is rustls `ServerConnection` with the chain and key
-//! it is given; [`TestPki`] makes a CA and a leaf with rcgen. [`LoopbackEnv`] is an
-//! [`danekit::env::Env`] that connects only to loopback and can map test host names to
-//! `127.0.0.1`. Nothing here talks to any address outside 127.0.0.0/8 or ::1.
+//! [`MailServer::start`] listens on `127.0.0.1:0` (the listener is kept, so no other process
+//! can take the port), serves every connection in its own thread with the given [`Behaviour`]
+//! (a correct STARTTLS dialogue, or one of the ways servers get it wrong), and stops when
+//! dropped. TLS is rustls `ServerConnection`; a server may hold several certificates
+//! ([`ServedCert`]) and chooses, as Postfix, Exim and Dovecot do, by the SNI and by the
+//! signature schemes the client offers. [`TestPki`] makes a CA and a leaf with rcgen.
+//! [`LoopbackEnv`] is an [`danekit::env::Env`] whose network is loopback only and can map test
+//! host names to `127.0.0.1`. Nothing here talks to any address outside 127.0.0.0/8 or ::1.
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
@@ -15,13 +17,15 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use danekit::env::{Connection, Env, connect_tcp};
+use danekit::env::{Connection, Env, Net, ReadError, connect_tcp};
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ServerConfig, ServerConnection};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls::{ServerConfig, ServerConnection, SignatureScheme};
 
 /// How long a server connection waits for the client before giving up.
 const IDLE_LIMIT: Duration = Duration::from_secs(10);
@@ -68,6 +72,17 @@ pub enum Behaviour {
     /// Reads the ClientHello and answers with a fatal `protocol_version` alert, as a server
     /// limited to TLS 1.0 does.
     AlertProtocolVersion,
+    /// Reads the ClientHello and answers with a fatal `handshake_failure` alert, as a server
+    /// that allows only static-RSA key exchange does.
+    AlertHandshakeFailure,
+    /// SMTP that rejects every EHLO name but `client.example.test`, as Postfix
+    /// `reject_unknown_helo_hostname` does: `550 5.7.1 <name>: Helo command rejected`.
+    SmtpHeloRestriction,
+    /// SMTP that waits `seconds` before its greeting; with `partial`, it sends `220-` and the
+    /// first line at once and the rest after the wait, as greeting-delay filters do.
+    SmtpDelayedGreeting { seconds: u64, partial: bool },
+    /// POP3 that sends `+OK` and `-ERR` at once, then closes (Cyrus in maintenance).
+    Pop3ErrAfterGreeting,
 }
 
 /// The TLS versions a server accepts.
@@ -89,6 +104,10 @@ pub struct Session {
     pub sni: Option<String>,
     /// `TLSv1.3` or `TLSv1.2` once the handshake completed.
     pub tls_version: Option<String>,
+    /// The signature schemes the client offered.
+    pub signature_schemes: Vec<SignatureScheme>,
+    /// Which of the server's certificates was presented (an index into its list).
+    pub served: Option<usize>,
     /// The rustls or I/O error that ended the handshake, if it failed.
     pub handshake_error: Option<String>,
 }
@@ -115,7 +134,27 @@ impl MailServer {
         chain: Vec<Vec<u8>>,
         key_der: Vec<u8>,
     ) -> MailServer {
-        let config = Arc::new(server_config(versions, chain, key_der));
+        Self::start_certs(
+            behaviour,
+            versions,
+            vec![ServedCert {
+                sni: None,
+                chain,
+                key_der,
+            }],
+        )
+    }
+
+    /// A server holding several certificates, chosen per connection by the SNI (an entry with
+    /// `sni` matching it, else the entries without `sni`) and then by the first signature
+    /// scheme the client offers that the entry's key can make.
+    pub fn start_certs(
+        behaviour: Behaviour,
+        versions: TlsVersions,
+        certs: Vec<ServedCert>,
+    ) -> MailServer {
+        let (config, chooser) = server_config(versions, certs);
+        let config = Arc::new(config);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let addr = listener.local_addr().unwrap();
@@ -137,6 +176,7 @@ impl MailServer {
                                 tcp,
                                 shutdown: shutdown.clone(),
                                 config: config.clone(),
+                                chooser: chooser.clone(),
                                 session: Session::default(),
                             };
                             let sessions = sessions.clone();
@@ -195,24 +235,77 @@ impl Drop for MailServer {
     }
 }
 
-fn server_config(versions: TlsVersions, chain: Vec<Vec<u8>>, key_der: Vec<u8>) -> ServerConfig {
+/// One certificate a server holds: its chain (DER, leaf first), the leaf's PKCS#8 key, and
+/// the SNI name it is for (`None`: the default).
+#[derive(Debug, Clone)]
+pub struct ServedCert {
+    pub sni: Option<String>,
+    pub chain: Vec<Vec<u8>>,
+    pub key_der: Vec<u8>,
+}
+
+/// The certificate choice of a server with several: by SNI, then by signature scheme.
+#[derive(Debug)]
+struct Chooser {
+    certs: Vec<(Option<String>, Arc<CertifiedKey>)>,
+    /// The choice made for the last ClientHello, read by the connection that made it.
+    last: Mutex<Option<(Vec<SignatureScheme>, Option<usize>)>>,
+}
+
+impl ResolvesServerCert for Chooser {
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        let sni = hello.server_name().map(str::to_ascii_lowercase);
+        let schemes = hello.signature_schemes().to_vec();
+        let named: Vec<usize> = (0..self.certs.len())
+            .filter(|&i| self.certs[i].0.is_some() && self.certs[i].0 == sni)
+            .collect();
+        let pool: Vec<usize> = if named.is_empty() {
+            (0..self.certs.len())
+                .filter(|&i| self.certs[i].0.is_none())
+                .collect()
+        } else {
+            named
+        };
+        let chosen = pool.into_iter().find(|&i| {
+            self.certs[i]
+                .1
+                .key
+                .choose_scheme(&schemes)
+                .is_some()
+        });
+        *self.last.lock().unwrap() = Some((schemes, chosen));
+        chosen.map(|i| self.certs[i].1.clone())
+    }
+}
+
+fn server_config(versions: TlsVersions, certs: Vec<ServedCert>) -> (ServerConfig, Arc<Chooser>) {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&'static rustls::SupportedProtocolVersion] = match versions {
         TlsVersions::Tls12AndTls13 => &[&rustls::version::TLS13, &rustls::version::TLS12],
         TlsVersions::Tls12Only => &[&rustls::version::TLS12],
         TlsVersions::Tls13Only => &[&rustls::version::TLS13],
     };
-    let chain = chain.into_iter().map(CertificateDer::from).collect();
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key_der));
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let certs: Vec<(Option<String>, Arc<CertifiedKey>)> = certs
+        .into_iter()
+        .map(|c| {
+            let chain = c.chain.into_iter().map(CertificateDer::from).collect();
+            let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key_der));
+            let key = provider.key_provider.load_private_key(key).unwrap();
+            (c.sni, Arc::new(CertifiedKey::new(chain, key)))
+        })
+        .collect();
+    let chooser = Arc::new(Chooser {
+        certs,
+        last: Mutex::new(None),
+    });
+    let mut config = ServerConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
+        .with_cert_resolver(chooser.clone());
     // No session tickets: nothing is left unread in the client's socket when it closes.
     config.send_tls13_tickets = 0;
-    config
+    (config, chooser)
 }
 
 /// The application protocol spoken over TLS after the handshake.
@@ -227,6 +320,7 @@ struct Conn {
     tcp: TcpStream,
     shutdown: Arc<AtomicBool>,
     config: Arc<ServerConfig>,
+    chooser: Arc<Chooser>,
     session: Session,
 }
 
@@ -243,7 +337,12 @@ impl Conn {
             | Behaviour::SmtpStarttlsRefused
             | Behaviour::SmtpInjection
             | Behaviour::SmtpGreeting554
-            | Behaviour::SmtpCloseAfterEhlo => self.smtp(behaviour),
+            | Behaviour::SmtpCloseAfterEhlo
+            | Behaviour::SmtpHeloRestriction
+            | Behaviour::SmtpDelayedGreeting { .. } => self.smtp(behaviour),
+            Behaviour::Pop3ErrAfterGreeting => {
+                self.send("+OK POP3 server ready\r\n-ERR maintenance in progress, try later\r\n");
+            }
             Behaviour::SmtpLongLine => {
                 let line = format!("220 {}", "x".repeat(5000));
                 if self.tcp.write_all(line.as_bytes()).is_ok() {
@@ -265,11 +364,16 @@ impl Conn {
                     self.drain();
                 }
             }
-            Behaviour::AlertProtocolVersion => {
+            Behaviour::AlertProtocolVersion | Behaviour::AlertHandshakeFailure => {
                 let mut hello = [0u8; 5];
                 if self.read_exact_polling(&mut hello) {
-                    // TLS record: alert, TLS 1.0, length 2, fatal (2), protocol_version (70).
-                    let alert = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
+                    // TLS record: alert, TLS 1.0, length 2, fatal (2), then protocol_version
+                    // (70) or handshake_failure (40).
+                    let description = match behaviour {
+                        Behaviour::AlertProtocolVersion => 0x46,
+                        _ => 0x28,
+                    };
+                    let alert = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, description];
                     if self.tcp.write_all(&alert).is_ok() {
                         self.drain();
                     }
@@ -335,6 +439,18 @@ impl Conn {
         } else {
             "220 mx.example.test ESMTP test server"
         };
+        if let Behaviour::SmtpDelayedGreeting { seconds, partial } = behaviour {
+            if partial && !self.send(&format!("220-mx.example.test ESMTP, please wait{eol}")) {
+                return;
+            }
+            let until = Instant::now() + Duration::from_secs(seconds);
+            while Instant::now() < until {
+                if self.stopping() {
+                    return;
+                }
+                thread::sleep(POLL);
+            }
+        }
         if !self.send(&format!("{greeting}{eol}")) {
             return;
         }
@@ -344,6 +460,13 @@ impl Conn {
                 "EHLO" | "HELO" if behaviour == Behaviour::SmtpCloseAfterEhlo => return,
                 "EHLO" | "HELO" if behaviour == Behaviour::SmtpGreeting554 => {
                     "503 5.5.1 no service here".to_owned()
+                }
+                "EHLO"
+                    if behaviour == Behaviour::SmtpHeloRestriction
+                        && line.split_whitespace().nth(1) != Some("client.example.test") =>
+                {
+                    let name = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                    format!("550 5.7.1 <{name}>: Helo command rejected: Host not found")
                 }
                 "EHLO" if behaviour == Behaviour::SmtpNoStarttls => {
                     format!("250-mx.example.test{eol}250-PIPELINING{eol}250 8BITMIME")
@@ -460,6 +583,10 @@ impl Conn {
             let result = tls.complete_io(&mut self.tcp);
             if self.session.sni.is_none() {
                 self.session.sni = tls.server_name().map(str::to_owned);
+            }
+            if let Some((schemes, served)) = self.chooser.last.lock().unwrap().take() {
+                self.session.signature_schemes = schemes;
+                self.session.served = served;
             }
             match result {
                 Ok(_) => {}
@@ -612,8 +739,17 @@ pub struct LoopbackEnv {
     pub stdin: Vec<u8>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
+    /// What [`Env::fqdn`] answers; `None` by default, so `EHLO` gets the address literal.
+    pub fqdn: Option<String>,
+    pub net: LoopbackNet,
+}
+
+/// The loopback-only network of a [`LoopbackEnv`].
+#[derive(Default)]
+pub struct LoopbackNet {
     hosts: HashMap<String, IpAddr>,
-    connects: Mutex<Vec<(String, u16)>>,
+    resolves: Mutex<Vec<String>>,
+    connects: Mutex<Vec<SocketAddr>>,
 }
 
 impl LoopbackEnv {
@@ -624,21 +760,26 @@ impl LoopbackEnv {
             stdin: Vec::new(),
             stdout: Vec::new(),
             stderr: Vec::new(),
-            hosts: HashMap::new(),
-            connects: Mutex::new(Vec::new()),
+            fqdn: None,
+            net: LoopbackNet::default(),
         }
     }
 
     /// Makes `name` resolve to `ip`, which must be loopback.
     pub fn with_host(mut self, name: &str, ip: IpAddr) -> LoopbackEnv {
         assert!(ip.is_loopback(), "{ip} is not a loopback address");
-        self.hosts.insert(name.to_ascii_lowercase(), ip);
+        self.net.hosts.insert(name.to_ascii_lowercase(), ip);
         self
     }
 
-    /// The `(host, port)` of every `connect` call so far.
-    pub fn connects(&self) -> Vec<(String, u16)> {
-        self.connects.lock().unwrap().clone()
+    /// The names resolved so far.
+    pub fn resolves(&self) -> Vec<String> {
+        self.net.resolves.lock().unwrap().clone()
+    }
+
+    /// The addresses connected to so far.
+    pub fn connects(&self) -> Vec<SocketAddr> {
+        self.net.connects.lock().unwrap().clone()
     }
 }
 
@@ -648,31 +789,46 @@ impl Default for LoopbackEnv {
     }
 }
 
+impl Net for LoopbackNet {
+    fn resolve(&self, host: &str, port: u16, _timeout: Duration) -> io::Result<Vec<SocketAddr>> {
+        self.resolves.lock().unwrap().push(host.to_owned());
+        let ip = match self.hosts.get(&host.to_ascii_lowercase()) {
+            Some(ip) => *ip,
+            None => host.parse::<IpAddr>().map_err(|_| {
+                io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
+            })?,
+        };
+        Ok(vec![SocketAddr::new(ip, port)])
+    }
+
+    fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<Connection> {
+        self.connects.lock().unwrap().push(addr);
+        if !addr.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{addr} is not loopback; tests stay on loopback"),
+            ));
+        }
+        connect_tcp(addr, timeout)
+    }
+}
+
 impl Env for LoopbackEnv {
     fn now(&self) -> i64 {
         self.now
     }
 
-    fn connect(&self, host: &str, port: u16, timeout: Duration) -> io::Result<Connection> {
-        self.connects.lock().unwrap().push((host.to_owned(), port));
-        let bare = host.trim_start_matches('[').trim_end_matches(']');
-        let ip = match self.hosts.get(&bare.to_ascii_lowercase()) {
-            Some(ip) => *ip,
-            None => bare.parse::<IpAddr>().map_err(|_| {
-                io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
-            })?,
-        };
-        if !ip.is_loopback() {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                format!("{ip} is not loopback; tests stay on loopback"),
-            ));
-        }
-        connect_tcp(&ip.to_string(), port, timeout)
+    fn net(&self) -> &dyn Net {
+        &self.net
     }
 
-    fn read_stdin(&mut self) -> io::Result<Vec<u8>> {
-        Ok(std::mem::take(&mut self.stdin))
+    fn fqdn(&self) -> Option<String> {
+        self.fqdn.clone()
+    }
+
+    fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError> {
+        let data = std::mem::take(&mut self.stdin);
+        danekit::env::read_capped(&data[..], cap)
     }
 
     fn stdout(&mut self) -> &mut dyn Write {
