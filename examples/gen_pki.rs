@@ -19,9 +19,9 @@ use p256::elliptic_curve::sec1::ToEncodedPoint;
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CertificateSigningRequest, DistinguishedName,
     DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
-    PKCS_RSA_SHA384, PKCS_RSA_SHA512, PublicKeyData, SignatureAlgorithm, SigningKey,
-    SubjectPublicKeyInfo, date_time_ymd,
+    PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256, PKCS_RSA_SHA384,
+    PKCS_RSA_SHA512, PublicKeyData, SignatureAlgorithm, SigningKey, SubjectPublicKeyInfo,
+    date_time_ymd,
 };
 
 const ORGANIZATION: &str = "danekit test";
@@ -238,7 +238,9 @@ fn seeded_bytes(label: &str, counter: u32, len: usize) -> Vec<u8> {
     let mut block = 0u32;
     while out.len() < len {
         let input = format!("danekit fixture seed/{label}/{counter}/{block}");
-        out.extend_from_slice(ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref());
+        out.extend_from_slice(
+            ring::digest::digest(&ring::digest::SHA256, input.as_bytes()).as_ref(),
+        );
         block += 1;
     }
     out.truncate(len);
@@ -567,7 +569,11 @@ fn seeded_ec_pkcs8(label: &str, curve: Curve) -> Result<Vec<u8>> {
                     continue;
                 };
                 let point = key.public_key().to_encoded_point(false).as_bytes().to_vec();
-                (bytes, point, &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07][..])
+                (
+                    bytes,
+                    point,
+                    &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07][..],
+                )
             }
             Curve::P384 => {
                 let bytes = seeded_bytes(label, counter, 48);

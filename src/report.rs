@@ -141,8 +141,8 @@ mod tests {
 
     #[test]
     fn findings_round_trip_through_json() {
-        let f = Finding::warning("leaf-expired", "cert.pem", "expired")
-            .with("not_after", Timestamp(0));
+        let f =
+            Finding::warning("leaf-expired", "cert.pem", "expired").with("not_after", Timestamp(0));
         let text = serde_json::to_string(&f).unwrap();
         assert_eq!(
             text,

@@ -32,7 +32,14 @@ impl Timestamp {
     }
 
     /// From a calendar date and time in UTC, if it exists.
-    pub fn from_utc(year: i32, month: u8, day: u8, hour: u8, minute: u8, second: u8) -> Option<Self> {
+    pub fn from_utc(
+        year: i32,
+        month: u8,
+        day: u8,
+        hour: u8,
+        minute: u8,
+        second: u8,
+    ) -> Option<Self> {
         let month = time::Month::try_from(month).ok()?;
         let date = time::Date::from_calendar_date(year, month, day).ok()?;
         let clock = time::Time::from_hms(hour, minute, second).ok()?;
@@ -148,7 +155,10 @@ mod tests {
         // 2106-02-07T06:28:16Z is 2^32: a signature made just before it and one expiring
         // just after it are read on both sides of the wrap.
         let now = Timestamp(1 << 32);
-        assert_eq!(SerialTime(0xffff_ff00).resolve(now), Timestamp((1 << 32) - 256));
+        assert_eq!(
+            SerialTime(0xffff_ff00).resolve(now),
+            Timestamp((1 << 32) - 256)
+        );
         assert_eq!(SerialTime(0x100).resolve(now), Timestamp((1 << 32) + 256));
         let now = Timestamp(1_796_152_645);
         let t = SerialTime::from_timestamp(now.plus(86_400));

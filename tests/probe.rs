@@ -16,9 +16,7 @@ use danekit::probe::{
     KeyType, Presented, ProbeError, Starttls, Step, Target, probe_all, probe_chain, sni_name,
 };
 use rustls::SignatureScheme;
-use support::mail_servers::{
-    Behaviour, LoopbackEnv, MailServer, ServedCert, TestPki, TlsVersions,
-};
+use support::mail_servers::{Behaviour, LoopbackEnv, MailServer, ServedCert, TestPki, TlsVersions};
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const GREETING: Duration = Duration::from_secs(60);
@@ -90,7 +88,12 @@ fn addrs(server: &MailServer) -> Vec<SocketAddr> {
 }
 
 fn probe_with(server: &MailServer, target: &Target) -> Result<Presented, ProbeError> {
-    probe_chain(&LoopbackEnv::new().net, target, &addrs(server), KeyType::Ecdsa)
+    probe_chain(
+        &LoopbackEnv::new().net,
+        target,
+        &addrs(server),
+        KeyType::Ecdsa,
+    )
 }
 
 fn probe(server: &MailServer, starttls: Starttls) -> Result<Presented, ProbeError> {
@@ -300,7 +303,10 @@ fn per_name_certificates_follow_the_sni() {
         sni: Some(sni_name("named.example.test").unwrap()),
         ..target(&server, Starttls::Smtp)
     };
-    assert_eq!(probe_with(&server, &named).unwrap().chain, named_pki().chain());
+    assert_eq!(
+        probe_with(&server, &named).unwrap().chain,
+        named_pki().chain()
+    );
     assert_eq!(probe(&server, Starttls::Smtp).unwrap().chain, pki().chain());
     let sessions = server.sessions(2);
     assert_eq!(sessions[0].served, Some(1));
@@ -319,28 +325,44 @@ fn every_certificate_of_a_dual_key_server() {
         );
         let env = LoopbackEnv::new();
         let found = probe_all(&env.net, &target(&server, Starttls::Smtp), &KeyType::ALL).unwrap();
-        let chains: Vec<_> = found.chains.iter().map(|p| (p.key_type, p.chain.clone())).collect();
+        let chains: Vec<_> = found
+            .chains
+            .iter()
+            .map(|p| (p.key_type, p.chain.clone()))
+            .collect();
         assert_eq!(
             chains,
-            vec![(KeyType::Ecdsa, pki().chain()), (KeyType::Rsa, rsa_cert().chain)]
+            vec![
+                (KeyType::Ecdsa, pki().chain()),
+                (KeyType::Rsa, rsa_cert().chain)
+            ]
         );
         // The Ed25519 handshake found no certificate: the server has none.
         assert_eq!(found.failures.len(), 1);
         assert_eq!(found.failures[0].0, KeyType::Ed25519);
         let sessions = server.sessions(3);
-        let offered: Vec<Vec<SignatureScheme>> =
-            sessions.iter().map(|s| s.signature_schemes.clone()).collect();
-        assert!(offered.contains(&vec![
-            SignatureScheme::ECDSA_NISTP384_SHA384,
-            SignatureScheme::ECDSA_NISTP256_SHA256,
-        ]) || offered.contains(&vec![
-            SignatureScheme::ECDSA_NISTP256_SHA256,
-            SignatureScheme::ECDSA_NISTP384_SHA384,
-        ]), "{offered:?}");
-        assert!(offered.contains(&vec![SignatureScheme::ED25519]), "{offered:?}");
+        let offered: Vec<Vec<SignatureScheme>> = sessions
+            .iter()
+            .map(|s| s.signature_schemes.clone())
+            .collect();
         assert!(
-            offered.iter().any(|o| !o.is_empty()
-                && o.iter().all(|s| format!("{s:?}").starts_with("RSA_"))),
+            offered.contains(&vec![
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+            ]) || offered.contains(&vec![
+                SignatureScheme::ECDSA_NISTP256_SHA256,
+                SignatureScheme::ECDSA_NISTP384_SHA384,
+            ]),
+            "{offered:?}"
+        );
+        assert!(
+            offered.contains(&vec![SignatureScheme::ED25519]),
+            "{offered:?}"
+        );
+        assert!(
+            offered
+                .iter()
+                .any(|o| !o.is_empty() && o.iter().all(|s| format!("{s:?}").starts_with("RSA_"))),
             "{offered:?}"
         );
     }
@@ -503,7 +525,10 @@ fn imap_bye_greeting() {
 #[test]
 fn silent_server_times_out() {
     let server = pki().serve(Behaviour::Silent);
-    let err = check_err(&server, probe_with(&server, &short(&server, Starttls::Smtp)).unwrap_err());
+    let err = check_err(
+        &server,
+        probe_with(&server, &short(&server, Starttls::Smtp)).unwrap_err(),
+    );
     assert!(
         matches!(
             err,
@@ -527,7 +552,10 @@ fn silent_server_times_out() {
 #[test]
 fn silent_server_times_out_in_the_handshake() {
     let server = pki().serve(Behaviour::Silent);
-    let err = check_err(&server, probe_with(&server, &short(&server, Starttls::None)).unwrap_err());
+    let err = check_err(
+        &server,
+        probe_with(&server, &short(&server, Starttls::None)).unwrap_err(),
+    );
     assert!(
         matches!(
             err,

@@ -13,7 +13,7 @@ use std::process::Command;
 
 use danekit::cli;
 use danekit::pki::{self, Loaded};
-use support::mail_servers::{Behaviour, LoopbackEnv, MailServer};
+use support::mail_servers::{Behaviour, LoopbackEnv, MailServer, ServedCert, TlsVersions};
 
 fn pki(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,9 +93,12 @@ fn smtp_starttls_chain_gives_the_records_of_the_chain_file() {
         assert_eq!(
             out.stderr,
             format!(
-                "warning: port {}: 3 0 1: a DANE-EE record of the whole certificate changes at \
+                "warning: 127.0.0.1:{port}: no SNI was sent because the server is given as an \
+                 address; a server with per-name certificates may present another certificate \
+                 than a DANE client gets; name the host to send it as SNI (--host NAME)\n\
+                 warning: port {port}: 3 0 1: a DANE-EE record of the whole certificate changes at \
                  every renewal, even when the key is kept; 3 1 1 survives renewals with the same key\n",
-                server.port()
+                port = server.port()
             )
         );
     }
@@ -238,13 +241,38 @@ fn network_failures_are_exit_3_with_one_line_naming_the_peer() {
             "smtp",
             "server closed the connection",
         ),
-        (Behaviour::PlainText, "none", "TLS handshake failed"),
+        (
+            Behaviour::PlainText,
+            "none",
+            "server answered in plain text, not TLS (\"220 mx.example.test ESMTP plain text \
+             only\"); it speaks SMTP and expects its STARTTLS dialogue first; try --starttls smtp",
+        ),
         (
             Behaviour::AlertProtocolVersion,
             "none",
-            "received fatal alert: ProtocolVersion",
+            "the server speaks only TLS 1.0 or 1.1",
         ),
-        (Behaviour::Silent, "smtp", "timed out after 500 ms"),
+        (
+            Behaviour::AlertHandshakeFailure,
+            "none",
+            "it may allow only static-RSA key exchange or CBC suites",
+        ),
+        (
+            Behaviour::SmtpHeloRestriction,
+            "smtp",
+            "server rejected EHLO [127.0.0.1] (550 5.7.1 <[127.0.0.1]>: Helo command rejected: \
+             Host not found); give --ehlo with a name the server accepts",
+        ),
+        (
+            Behaviour::Pop3ErrAfterGreeting,
+            "pop3",
+            "server replied \"-ERR maintenance in progress, try later\" and closed the connection",
+        ),
+        (
+            Behaviour::Silent,
+            "smtp",
+            "timed out after 500 ms while waiting for the greeting; a server that delays its greeting needs a longer --greeting-timeout",
+        ),
         (Behaviour::ImapBye, "imap", "server refused the session"),
     ];
     for &(behaviour, starttls, expected) in cases {
@@ -257,6 +285,8 @@ fn network_failures_are_exit_3_with_one_line_naming_the_peer() {
             "--starttls",
             starttls,
             "--timeout",
+            "500ms",
+            "--greeting-timeout",
             "500ms",
         ]);
         assert_eq!(out.code, 3, "{behaviour:?}: {}", out.stderr);
@@ -294,11 +324,25 @@ fn closed_port_and_unknown_host_are_exit_3() {
     );
     let out = run(&["tlsa", "--server", "nowhere.example.test:25"]);
     assert_eq!(out.code, 3);
-    assert!(
-        out.stderr
-            .starts_with("error: nowhere.example.test:25: cannot connect"),
-        "{}",
-        out.stderr
+    assert_eq!(
+        out.stderr,
+        "error: nowhere.example.test:25: cannot resolve the name: nowhere.example.test has no \
+         address\n"
+    );
+    // With -o json, the failure is a JSON document too.
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &format!("127.0.0.1:{port}"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 3);
+    let doc: danekit::report::ErrorDocument = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(doc.error.kind, danekit::report::ErrorKind::Network);
+    assert_eq!(
+        doc.error.message,
+        format!("127.0.0.1:{port}: cannot connect: Connection refused (os error 111)")
     );
 }
 
@@ -315,7 +359,19 @@ fn bad_server_arguments_are_exit_2() {
         ),
         (
             &["tlsa", "--server", "127.0.0.1:25", "--starttls", "ftp"][..],
-            "--starttls ftp",
+            "invalid value 'ftp' for '--starttls <STARTTLS>'",
+        ),
+        (
+            &["tlsa", "--server", "::1:25"][..],
+            "write an IPv6 address in brackets",
+        ),
+        (
+            &["tlsa", "--server", "bad_host!:25"][..],
+            "is not a valid host name",
+        ),
+        (
+            &["tlsa", "--server", "127.0.0.1:25", "--ehlo", "not a name"][..],
+            "invalid value 'not a name' for '--ehlo <NAME>'",
         ),
         (&["tlsa", "--starttls", "smtp", "x.pem"][..], "--server"),
     ] {
@@ -373,4 +429,220 @@ fn built_binary_probes_a_loopback_server() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("TLSv1.3"), "{stderr}");
     assert!(stderr.contains("2 certificate(s)"), "{stderr}");
+}
+
+fn serve_certs(behaviour: Behaviour, certs: Vec<ServedCert>) -> MailServer {
+    MailServer::start_certs(behaviour, TlsVersions::Tls12AndTls13, certs)
+}
+
+fn served(leaf: &str, sni: Option<&str>) -> ServedCert {
+    ServedCert {
+        sni: sni.map(str::to_owned),
+        chain: chain_der(&format!("leaf-{leaf}.chain.pem")),
+        key_der: std::fs::read(pki(&format!("leaf-{leaf}.key.der"))).expect("key"),
+    }
+}
+
+/// RFC 7672 §8.1: the SNI is the TLSA base domain; with `--server ADDRESS --host NAME` it is
+/// the host, and a server with per-name certificates presents the one for that name.
+#[test]
+fn sni_defaults_to_the_host() {
+    let server = serve_certs(
+        Behaviour::SmtpStarttls,
+        vec![
+            served("p256", None),
+            served("p384", Some("mail.example.test")),
+        ],
+    );
+    let addr = format!("127.0.0.1:{}", server.port());
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &addr,
+        "--starttls",
+        "smtp",
+        "--host",
+        "mail.example.test",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, from_file("leaf-p384.chain.pem", "3 1 1"));
+    assert_eq!(out.stderr, "");
+    assert_eq!(
+        server.sessions(1)[0].sni.as_deref(),
+        Some("mail.example.test")
+    );
+    // --sni still wins.
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &addr,
+        "--starttls",
+        "smtp",
+        "--host",
+        "mail.example.test",
+        "--sni",
+        "other.example.test",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout, from_file("leaf-p256.chain.pem", "3 1 1"));
+}
+
+/// A server with an ECDSA and an RSA certificate: the records of both, ECDSA first, each
+/// marked with its key type; `--key-type` asks for one.
+#[test]
+fn every_chain_of_a_dual_key_server() {
+    let server = serve_certs(
+        Behaviour::SmtpStarttls,
+        vec![served("p256", None), served("rsa2048", None)],
+    );
+    let addr = format!("127.0.0.1:{}", server.port());
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &addr,
+        "--starttls",
+        "smtp",
+        "--host",
+        "mail.example.test",
+        "--records",
+        "3 1 1,2 1 1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let doc: danekit::tlsa::report::TlsaDocument = serde_json::from_str(&out.stdout).expect("json");
+    let got: Vec<(String, u8, String)> = doc
+        .records
+        .iter()
+        .map(|r| (r.key_type.as_str().to_owned(), r.usage, r.data.clone()))
+        .collect();
+    let expected = |file: &str| -> Vec<String> {
+        from_file(file, "3 1 1,2 1 1")
+            .lines()
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+            .collect()
+    };
+    let (ecdsa, rsa) = (
+        expected("leaf-p256.chain.pem"),
+        expected("leaf-rsa2048.chain.pem"),
+    );
+    assert_eq!(
+        got,
+        vec![
+            ("ecdsa".to_owned(), 3, ecdsa[0].clone()),
+            ("ecdsa".to_owned(), 2, ecdsa[1].clone()),
+            ("rsa".to_owned(), 3, rsa[0].clone()),
+            ("rsa".to_owned(), 2, rsa[1].clone()),
+        ]
+    );
+    assert!(doc.records.iter().all(|r| r.source == addr));
+
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &addr,
+        "--starttls",
+        "smtp",
+        "--key-type",
+        "rsa",
+        "-o",
+        "zone",
+        "--host",
+        "mail.example.test",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        format!(
+            "_{}._tcp.mail.example.test. 3600 IN TLSA 3 1 1 {}\n",
+            server.port(),
+            rsa[0]
+        )
+    );
+    // Identical records from two chains are published once; rdata keeps one per chain.
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &addr,
+        "--starttls",
+        "smtp",
+        "--records",
+        "2 1 1",
+        "-o",
+        "zone",
+        "--host",
+        "mail.example.test",
+    ]);
+    assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &addr,
+        "--starttls",
+        "smtp",
+        "--records",
+        "2 1 1",
+        "--host",
+        "mail.example.test",
+    ]);
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+}
+
+/// The EHLO name: the machine's fully qualified name by default, `--ehlo` to choose one.
+#[test]
+fn ehlo_name_from_the_machine_or_the_option() {
+    let server = serve(Behaviour::SmtpHeloRestriction, "p256");
+    let addr = format!("127.0.0.1:{}", server.port());
+    let mut env = LoopbackEnv::new();
+    env.fqdn = Some("client.example.test".into());
+    let code = cli::run(
+        ["danekit", "tlsa", "--server", &addr, "--starttls", "smtp"],
+        &mut env,
+    );
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&env.stderr));
+    let out = run(&[
+        "tlsa",
+        "--server",
+        &addr,
+        "--starttls",
+        "smtp",
+        "--ehlo",
+        "Client.Example.Test",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let sessions = server.sessions(2);
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.plaintext[0] == "EHLO client.example.test")
+    );
+}
+
+/// RFC 5321 §4.5.3.2.1 allows a server five minutes for its greeting, and greeting delays are
+/// an anti-spam measure: a 15 s delay passes under the default limits, with or without a
+/// partial `220-` line first.
+#[test]
+fn a_fifteen_second_greeting_delay_passes_under_the_default_limits() {
+    let handles: Vec<_> = [false, true]
+        .into_iter()
+        .map(|partial| {
+            std::thread::spawn(move || {
+                let server = serve(
+                    Behaviour::SmtpDelayedGreeting {
+                        seconds: 15,
+                        partial,
+                    },
+                    "p256",
+                );
+                let addr = format!("127.0.0.1:{}", server.port());
+                let out = run(&["tlsa", "--server", &addr, "--starttls", "smtp", "-q"]);
+                (partial, out.code, out.stdout, out.stderr)
+            })
+        })
+        .collect();
+    for h in handles {
+        let (partial, code, stdout, stderr) = h.join().expect("thread");
+        assert_eq!(code, 0, "partial {partial}: {stderr}");
+        assert_eq!(stdout, from_file("leaf-p256.chain.pem", "3 1 1"));
+    }
 }

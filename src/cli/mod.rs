@@ -162,11 +162,12 @@ where
 /// True when the raw arguments ask for JSON output, for errors found before they are parsed.
 fn wants_json(args: &[OsString]) -> bool {
     let words: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
-    words.windows(2).any(|w| {
-        (w[0] == "-o" || w[0] == "--output") && w[1] == "json"
-    }) || words
-        .iter()
-        .any(|w| *w == "-ojson" || *w == "--output=json")
+    words
+        .windows(2)
+        .any(|w| (w[0] == "-o" || w[0] == "--output") && w[1] == "json")
+        || words
+            .iter()
+            .any(|w| *w == "-ojson" || *w == "--output=json")
 }
 
 /// Help and version go to stdout with exit 0; a usage error is one `error:` line on stderr
@@ -181,12 +182,15 @@ fn clap_error(e: &clap::Error, json: bool, env: &mut dyn Env) -> u8 {
         let _ = env.stdout().write_all(e.render().to_string().as_bytes());
         return Exit::Ok as u8;
     }
+    // The first paragraph of clap's message: the error and, for missing arguments, the list.
     let rendered = e.render().to_string();
-    let first = rendered
+    let paragraph: Vec<&str> = rendered
         .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid arguments");
-    let message = first.strip_prefix("error: ").unwrap_or(first);
+        .skip_while(|l| l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    let message = paragraph.join(" ");
+    let message = message.strip_prefix("error: ").unwrap_or(&message);
     let line = format!("{} (see --help)", one_line(message));
     let _ = writeln!(env.stderr(), "error: {line}");
     if json {

@@ -23,11 +23,13 @@ use crate::tlsa::{
 use crate::zone::{self, ZoneRecord};
 
 #[derive(Debug, Args)]
-#[command(after_help = "Output formats (-o): rdata (default), zone, nsupdate, knotc, json.\n\
+#[command(
+    after_help = "Output formats (-o): rdata (default), zone, nsupdate, knotc, json.\n\
                   Examples:\n  \
                   danekit tlsa /etc/letsencrypt/live/mail/fullchain.pem --records '3 1 1,2 1 1'\n  \
                   danekit tlsa --server mail.example.org --starttls smtp -o zone\n  \
-                  danekit tlsa next-key.pub --host mail.example.org -o nsupdate")]
+                  danekit tlsa next-key.pub --host mail.example.org -o nsupdate"
+)]
 pub struct TlsaArgs {
     /// Certificate, chain, private key, public key or CSR (PEM or DER); - for standard input
     #[arg(value_name = "INPUT")]
@@ -154,7 +156,10 @@ fn read_inputs(args: &TlsaArgs, env: &mut dyn Env) -> Result<Vec<Input>, Failure
         let name = input_name(raw);
         let bytes = if raw == "-" {
             if stdin.is_none() {
-                stdin = Some(env.read_stdin(MAX_INPUT_BYTES).map_err(|e| read_failure(&name, e))?);
+                stdin = Some(
+                    env.read_stdin(MAX_INPUT_BYTES)
+                        .map_err(|e| read_failure(&name, e))?,
+                );
             }
             stdin.clone().unwrap_or_default()
         } else {
@@ -192,9 +197,13 @@ fn fetch_server(
         .starttls
         .unwrap_or_else(|| Starttls::default_for_port(hostport.port.unwrap_or(25)));
     let port = hostport.port.unwrap_or(starttls.default_port());
-    let (sni, findings) =
-        probe::choose_sni(args.sni.as_deref(), args.host.as_ref(), &hostport.host, port)
-            .map_err(|e| Failure::input(with_hint(anyhow!(e), "--sni")))?;
+    let (sni, findings) = probe::choose_sni(
+        args.sni.as_deref(),
+        args.host.as_ref(),
+        &hostport.host,
+        port,
+    )
+    .map_err(|e| Failure::input(with_hint(anyhow!(e), "--sni")))?;
     let ehlo = args.ehlo.clone().or_else(|| {
         env.fqdn()
             .and_then(|name| args::ehlo(&name).ok())
@@ -224,8 +233,8 @@ fn fetch_server(
                 .join(", ")
         ),
     );
-    let fetched = probe::fetch_inputs(env.net(), &target, &args.key_type.types())
-        .map_err(|e| match e {
+    let fetched =
+        probe::fetch_inputs(env.net(), &target, &args.key_type.types()).map_err(|e| match e {
             FetchError::Probe(p) => probe_failure(p),
             FetchError::Pki(p) => Failure::no_verdict(p),
         })?;
@@ -320,19 +329,19 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
         inputs.extend(s.inputs.iter().cloned());
         findings.extend(s.findings.iter().cloned());
     }
-    let port = args
-        .port
-        .or(server.as_ref().map(|s| s.port))
-        .unwrap_or(25);
+    let port = args.port.or(server.as_ref().map(|s| s.port)).unwrap_or(25);
 
-    let (host, owner_findings) = choose_host(
-        args.host.as_ref(),
-        server.as_ref().map(|s| &s.hostport.host),
-        &inputs,
-    );
-    if format.needs_owner() || format == Format::Json {
-        findings.extend(owner_findings);
-    }
+    // rdata has no owner; the other formats take it from --host, the server or a certificate.
+    let (host, owner_findings) = if format.needs_owner() || format == Format::Json {
+        choose_host(
+            args.host.as_ref(),
+            server.as_ref().map(|s| &s.hostport.host),
+            &inputs,
+        )
+    } else {
+        (args.host.clone(), Vec::new())
+    };
+    findings.extend(owner_findings);
     let owner = host
         .as_ref()
         .map(|h| owner_name(port, args.proto, h))
@@ -362,6 +371,11 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
     };
     let mut report = tlsa_report::build(&inputs, &request).map_err(report_failure)?;
     report.findings.splice(0..0, findings);
+    for f in &mut report.findings {
+        if f.code == "owner-from-certificate" || f.code == "no-sni" {
+            f.message.push_str(" (--host NAME)");
+        }
+    }
 
     let zone_records = || -> Vec<ZoneRecord> {
         zone::dedup(
@@ -408,7 +422,11 @@ pub fn run(args: &TlsaArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
 
 /// The zone of a knotc transaction: `--zone`, which must contain the owner, else the host's
 /// parent domain.
-fn knotc_zone(zone: Option<&Name>, host: Option<&Name>, owner: Option<&Name>) -> Result<Name, Failure> {
+fn knotc_zone(
+    zone: Option<&Name>,
+    host: Option<&Name>,
+    owner: Option<&Name>,
+) -> Result<Name, Failure> {
     let zone = match (zone, host) {
         (Some(z), _) => z.clone(),
         (None, Some(h)) if h.num_labels() >= 2 => h.base_name(),

@@ -51,7 +51,10 @@ impl Certificate {
     pub fn parse(bytes: &[u8], trailing_ok: bool) -> Result<Self, String> {
         let (outer, rest) = der::read_tlv(bytes).map_err(|e| e.to_string())?;
         if !rest.is_empty() && !trailing_ok {
-            return Err(format!("{} bytes of junk after the certificate", rest.len()));
+            return Err(format!(
+                "{} bytes of junk after the certificate",
+                rest.len()
+            ));
         }
         der::check_tree(outer.raw).map_err(|e| e.to_string())?;
         if outer.tag != SEQUENCE {
@@ -59,7 +62,9 @@ impl Certificate {
         }
         let parts = der::children(outer.value).map_err(|e| e.to_string())?;
         let [tbs, sig_alg, sig] = parts.as_slice() else {
-            return Err("a certificate has three fields (tbsCertificate, algorithm, signature)".into());
+            return Err(
+                "a certificate has three fields (tbsCertificate, algorithm, signature)".into(),
+            );
         };
         if tbs.tag != SEQUENCE || sig_alg.tag != SEQUENCE || sig.tag != BIT_STRING {
             return Err("a certificate is SEQUENCE { SEQUENCE, SEQUENCE, BIT STRING }".into());
@@ -70,7 +75,16 @@ impl Certificate {
             Some(v) if v.tag == 0xa0 => &fields[1..],
             _ => &fields,
         };
-        let [serial, _signature, issuer, validity, subject, spki, extra @ ..] = fields else {
+        let [
+            serial,
+            _signature,
+            issuer,
+            validity,
+            subject,
+            spki,
+            extra @ ..,
+        ] = fields
+        else {
             return Err("the tbsCertificate has too few fields".into());
         };
         if serial.tag != INTEGER
@@ -281,7 +295,12 @@ mod tests {
             time(GENERALIZED_TIME, "20991231000000Z"),
             Timestamp::parse("2099-12-31T00:00:00Z")
         );
-        for bad in ["261301000000Z", "2612011917Z", "261201191725+0100", "26120119172aZ"] {
+        for bad in [
+            "261301000000Z",
+            "2612011917Z",
+            "261201191725+0100",
+            "26120119172aZ",
+        ] {
             assert_eq!(time(UTC_TIME, bad), None, "{bad}");
         }
         assert_eq!(time(GENERALIZED_TIME, "20991231000000.5Z"), None);

@@ -41,13 +41,19 @@ pub fn order(
     let mut by_subject: HashMap<&[u8], Vec<usize>> = HashMap::new();
     let mut issued_under: HashMap<&[u8], usize> = HashMap::new();
     for (i, c) in certs.iter().enumerate() {
-        by_subject.entry(c.subject_raw.as_slice()).or_default().push(i);
+        by_subject
+            .entry(c.subject_raw.as_slice())
+            .or_default()
+            .push(i);
         *issued_under.entry(c.issuer_raw.as_slice()).or_default() += 1;
     }
     // A certificate issues another when some other certificate names it as issuer.
     let issues_another = |i: usize| {
         let c = &certs[i];
-        let named = issued_under.get(c.subject_raw.as_slice()).copied().unwrap_or(0);
+        let named = issued_under
+            .get(c.subject_raw.as_slice())
+            .copied()
+            .unwrap_or(0);
         named > usize::from(c.self_issued)
     };
     let leaf = match origin {

@@ -73,7 +73,10 @@ fn read_tlv_at(input: &[u8], offset: usize) -> Result<(Tlv<'_>, &[u8]), DerError
             let (&b, after) = rest.split_first().ok_or(truncated(1, 0))?;
             rest = after;
             if first && b == 0x80 {
-                return Err(not_der(offset + 1, "a tag number with a leading zero octet"));
+                return Err(not_der(
+                    offset + 1,
+                    "a tag number with a leading zero octet",
+                ));
             }
             first = false;
             number = number
@@ -99,7 +102,9 @@ fn read_tlv_at(input: &[u8], offset: usize) -> Result<(Tlv<'_>, &[u8]), DerError
             if n > 4 {
                 return Err(not_der(len_at, "a length of more than four octets"));
             }
-            let len_bytes = after_first.get(..n).ok_or(truncated(n, after_first.len()))?;
+            let len_bytes = after_first
+                .get(..n)
+                .ok_or(truncated(n, after_first.len()))?;
             if len_bytes.first() == Some(&0) {
                 return Err(not_der(len_at, "a length with a leading zero octet"));
             }
@@ -197,7 +202,10 @@ fn check_element(tlv: &Tlv<'_>, offset: usize, depth: usize) -> Result<(), DerEr
             BIT_STRING => match tlv.value {
                 [] => return Err(not_der(content_at, "an empty BIT STRING")),
                 [unused, ..] if *unused > 7 => {
-                    return Err(not_der(content_at, "a BIT STRING with more than 7 unused bits"));
+                    return Err(not_der(
+                        content_at,
+                        "a BIT STRING with more than 7 unused bits",
+                    ));
                 }
                 [unused] if *unused != 0 => {
                     return Err(not_der(content_at, "an empty BIT STRING with unused bits"));
@@ -309,11 +317,26 @@ mod tests {
     #[test]
     fn ber_forms_are_refused_x690_section_10_1() {
         for (bytes, what) in [
-            (&[0x30, 0x80, 0x00, 0x00][..], "not DER at byte 1: an indefinite length"),
-            (&[0x04, 0x81, 0x01, 0xaa], "not DER at byte 1: a long-form length that fits in one octet"),
-            (&[0x04, 0x82, 0x00, 0x01, 0xaa], "not DER at byte 1: a length with a leading zero octet"),
-            (&[0x04, 0x85, 1, 1, 1, 1, 1], "not DER at byte 1: a length of more than four octets"),
-            (&[0x9f, 0x05, 0x00], "not DER at byte 0: a tag number below 31 in the long form"),
+            (
+                &[0x30, 0x80, 0x00, 0x00][..],
+                "not DER at byte 1: an indefinite length",
+            ),
+            (
+                &[0x04, 0x81, 0x01, 0xaa],
+                "not DER at byte 1: a long-form length that fits in one octet",
+            ),
+            (
+                &[0x04, 0x82, 0x00, 0x01, 0xaa],
+                "not DER at byte 1: a length with a leading zero octet",
+            ),
+            (
+                &[0x04, 0x85, 1, 1, 1, 1, 1],
+                "not DER at byte 1: a length of more than four octets",
+            ),
+            (
+                &[0x9f, 0x05, 0x00],
+                "not DER at byte 0: a tag number below 31 in the long form",
+            ),
         ] {
             assert_eq!(read_tlv(bytes).unwrap_err().to_string(), what);
         }
@@ -326,11 +349,17 @@ mod tests {
             "not DER at byte 6: a long-form length that fits in one octet"
         );
         for (bytes, what) in [
-            (&[0x02, 0x02, 0x00, 0x01][..], "an INTEGER with a leading zero"),
+            (
+                &[0x02, 0x02, 0x00, 0x01][..],
+                "an INTEGER with a leading zero",
+            ),
             (&[0x02, 0x02, 0xff, 0x80], "an INTEGER with a leading 0xff"),
             (&[0x01, 0x01, 0x01], "a BOOLEAN that is not 0x00 or 0xff"),
             (&[0x05, 0x01, 0x00], "a NULL with content"),
-            (&[0x24, 0x03, 0x04, 0x01, 0xaa], "a constructed string (BER only)"),
+            (
+                &[0x24, 0x03, 0x04, 0x01, 0xaa],
+                "a constructed string (BER only)",
+            ),
             (&[0x03, 0x01, 0x01], "an empty BIT STRING with unused bits"),
         ] {
             let e = check_tree(bytes).unwrap_err().to_string();
@@ -351,7 +380,10 @@ mod tests {
 
     #[test]
     fn integers() {
-        assert_eq!(write_unsigned(&[0x00, 0x00, 0x80]), vec![0x02, 0x02, 0x00, 0x80]);
+        assert_eq!(
+            write_unsigned(&[0x00, 0x00, 0x80]),
+            vec![0x02, 0x02, 0x00, 0x80]
+        );
         assert_eq!(write_unsigned(&[0x01, 0x00]), vec![0x02, 0x02, 0x01, 0x00]);
         assert_eq!(write_unsigned(&[]), vec![0x02, 0x01, 0x00]);
         let (t, _) = read_tlv(&[0x02, 0x02, 0x00, 0x80]).unwrap();

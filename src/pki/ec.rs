@@ -320,7 +320,8 @@ fn recognize_explicit(params: &Tlv<'_>) -> Result<CurveParams, EcError> {
         if strip_zeros(given.prime) != strip_zeros(known.prime) {
             continue;
         }
-        if strip_zeros(given.a) != strip_zeros(known.a) || strip_zeros(given.b) != strip_zeros(known.b)
+        if strip_zeros(given.a) != strip_zeros(known.a)
+            || strip_zeros(given.b) != strip_zeros(known.b)
         {
             return Err(unknown("the field is known but a or b differ"));
         }
@@ -331,7 +332,9 @@ fn recognize_explicit(params: &Tlv<'_>) -> Result<CurveParams, EcError> {
             return Err(unknown("the cofactor is not 1"));
         }
         let base_ok = given.base == known.base
-            || curve.uncompressed(given.base).is_some_and(|p| p == known.base);
+            || curve
+                .uncompressed(given.base)
+                .is_some_and(|p| p == known.base);
         if !base_ok {
             return Err(unknown("the base point differs"));
         }
@@ -415,16 +418,30 @@ mod tests {
     #[test]
     fn openssl_explicit_forms_are_recognised() {
         // openssl ecparam -name prime256v1 -param_enc explicit [-no_seed] [-conv_form compressed]
-        let no_seed = hex("3081e0020101302c06072a8648ce3d0101022100ffffffff00000001000000000000000000000000ffffffffffffffffffffffff30440420ffffffff00000001000000000000000000000000fffffffffffffffffffffffc04205ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b0441046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551020101");
-        let compressed = hex("3081d7020101302c06072a8648ce3d0101022100ffffffff00000001000000000000000000000000ffffffffffffffffffffffff305b0420ffffffff00000001000000000000000000000000fffffffffffffffffffffffc04205ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b031500c49d360886e704936a6678e1139d26b7819f7e900421036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551020101");
+        let no_seed = hex(
+            "3081e0020101302c06072a8648ce3d0101022100ffffffff00000001000000000000000000000000ffffffffffffffffffffffff30440420ffffffff00000001000000000000000000000000fffffffffffffffffffffffc04205ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b0441046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551020101",
+        );
+        let compressed = hex(
+            "3081d7020101302c06072a8648ce3d0101022100ffffffff00000001000000000000000000000000ffffffffffffffffffffffff305b0420ffffffff00000001000000000000000000000000fffffffffffffffffffffffc04205ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b031500c49d360886e704936a6678e1139d26b7819f7e900421036b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296022100ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551020101",
+        );
         let with_seed = explicit_der(NamedCurve::P256);
         for (der_bytes, seed) in [(&with_seed, true), (&no_seed, false), (&compressed, true)] {
             let tlv = der::whole(der_bytes, SEQUENCE, "p").unwrap();
             let p = parse_params(Some(&tlv)).unwrap();
-            assert_eq!(p, CurveParams::Explicit { curve: NamedCurve::P256, seed });
+            assert_eq!(
+                p,
+                CurveParams::Explicit {
+                    curve: NamedCurve::P256,
+                    seed
+                }
+            );
         }
         assert_eq!(
-            CurveParams::Explicit { curve: NamedCurve::P256, seed: false }.encode(),
+            CurveParams::Explicit {
+                curve: NamedCurve::P256,
+                seed: false
+            }
+            .encode(),
             no_seed
         );
         for curve in NamedCurve::ALL {
@@ -455,7 +472,9 @@ mod tests {
     #[test]
     fn points_are_checked() {
         // The P-256 base point is on the curve; changing one octet moves it off.
-        let g = hex("046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5");
+        let g = hex(
+            "046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5",
+        );
         NamedCurve::P256.check_point(&g).unwrap();
         let mut off = g.clone();
         off[40] ^= 1;

@@ -25,12 +25,18 @@ const OID_ED448: &[u8] = &[0x2b, 0x65, 0x71];
 /// The algorithm family and size of a public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyInfo {
-    Rsa { bits: usize },
-    Ec { curve: Curve },
+    Rsa {
+        bits: usize,
+    },
+    Ec {
+        curve: Curve,
+    },
     Ed25519,
     Ed448,
     /// Another algorithm, by dotted OID.
-    Other { oid: String },
+    Other {
+        oid: String,
+    },
 }
 
 /// The curve of an EC key, as far as it matters for lints and messages.
@@ -252,7 +258,9 @@ pub fn canonical_spki(spki: &[u8]) -> Result<Vec<u8>, KeyError> {
         OID_EC => ec_spki(ec::parse_params(alg.params.as_ref())?, key),
         OID_ED25519 | OID_ED448 => {
             if alg.params.is_some() {
-                return Err(structure("an EdDSA key takes no algorithm parameters (RFC 8410 §3)"));
+                return Err(structure(
+                    "an EdDSA key takes no algorithm parameters (RFC 8410 §3)",
+                ));
             }
             let want = if alg.oid == OID_ED25519 { 32 } else { 57 };
             if key.len() != want {
@@ -454,7 +462,9 @@ pub fn spki_from_pkcs8(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
             let seed = der::whole(private.value, OCTET_STRING, "Ed25519 seed")?;
             let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed.value)
                 .map_err(|_| structure("the Ed25519 seed is not 32 bytes"))?;
-            let public = ring::signature::KeyPair::public_key(&pair).as_ref().to_vec();
+            let public = ring::signature::KeyPair::public_key(&pair)
+                .as_ref()
+                .to_vec();
             if embedded_public.is_some_and(|p| p != public.as_slice()) {
                 return Err(structure(
                     "the public key stored in the Ed25519 private key does not belong to it",
@@ -559,7 +569,17 @@ mod tests {
     /// A small RSA key (n = 3233, e = 17) is enough for the encoding rules.
     fn rsa_private() -> Vec<u8> {
         let mut body = Vec::new();
-        for v in [&[0u8][..], &[0x0c, 0xa1], &[0x11], &[0x0a, 0xc1], &[0x3d], &[0x35], &[0x35], &[0x31], &[0x26]] {
+        for v in [
+            &[0u8][..],
+            &[0x0c, 0xa1],
+            &[0x11],
+            &[0x0a, 0xc1],
+            &[0x3d],
+            &[0x35],
+            &[0x35],
+            &[0x31],
+            &[0x26],
+        ] {
             body.extend(write_tlv(INTEGER, v));
         }
         write_tlv(SEQUENCE, &body)
@@ -573,7 +593,10 @@ mod tests {
         );
         let no_null = pkcs8(&algorithm_identifier(OID_RSA, None), &rsa_private());
         assert_eq!(spki_from_pkcs8(&no_null).unwrap(), expected);
-        let with_null = pkcs8(&algorithm_identifier(OID_RSA, Some(&[NULL, 0])), &rsa_private());
+        let with_null = pkcs8(
+            &algorithm_identifier(OID_RSA, Some(&[NULL, 0])),
+            &rsa_private(),
+        );
         assert_eq!(spki_from_pkcs8(&with_null).unwrap(), expected);
         assert_eq!(spki_from_pkcs1(&rsa_private()).unwrap(), expected);
         let spki_no_null = build_spki(
@@ -581,7 +604,10 @@ mod tests {
             &rsa_public(&[0x0c, 0xa1], &[0x11]),
         );
         assert_eq!(canonical_spki(&spki_no_null).unwrap(), expected);
-        let bad_params = pkcs8(&algorithm_identifier(OID_RSA, Some(&[OID, 1, 1])), &rsa_private());
+        let bad_params = pkcs8(
+            &algorithm_identifier(OID_RSA, Some(&[OID, 1, 1])),
+            &rsa_private(),
+        );
         assert!(spki_from_pkcs8(&bad_params).is_err());
     }
 
@@ -615,17 +641,27 @@ mod tests {
         );
         // With the curve named only outside, in PKCS#8, the point is derived.
         let p256 = write_tlv(OID, ec::OID_P256);
-        let spki = spki_from_pkcs8(&pkcs8(&algorithm_identifier(OID_EC, Some(&p256)), &sec1)).unwrap();
-        assert_eq!(spki_info(&spki).unwrap(), KeyInfo::Ec { curve: Curve::P256 });
+        let spki =
+            spki_from_pkcs8(&pkcs8(&algorithm_identifier(OID_EC, Some(&p256)), &sec1)).unwrap();
+        assert_eq!(
+            spki_info(&spki).unwrap(),
+            KeyInfo::Ec { curve: Curve::P256 }
+        );
         assert_eq!(spki.len(), 91);
         // Outer P-384, inner P-256: refused.
         let mut body2 = body.clone();
         body2.extend(write_tlv(0xa0, &p256));
         let inner_p256 = write_tlv(SEQUENCE, &body2);
         let p384 = write_tlv(OID, ec::OID_P384);
-        let err = spki_from_pkcs8(&pkcs8(&algorithm_identifier(OID_EC, Some(&p384)), &inner_p256))
-            .unwrap_err();
-        assert!(err.to_string().contains("differs from the curve inside"), "{err}");
+        let err = spki_from_pkcs8(&pkcs8(
+            &algorithm_identifier(OID_EC, Some(&p384)),
+            &inner_p256,
+        ))
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("differs from the curve inside"),
+            "{err}"
+        );
         // No curve anywhere.
         assert_eq!(
             spki_from_pkcs8(&pkcs8(&algorithm_identifier(OID_EC, None), &sec1)).unwrap_err(),
@@ -639,7 +675,10 @@ mod tests {
             (&[0x2b, 0x65, 0x6e][..], "an X25519 key"),
             (&[0x2b, 0x65, 0x6f], "an X448 key"),
             (&[0x2a, 0x86, 0x48, 0xce, 0x38, 0x04, 0x01], "a DSA key"),
-            (&[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x03, 0x01], "a DH key"),
+            (
+                &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x03, 0x01],
+                "a DH key",
+            ),
         ] {
             let spki = build_spki(&algorithm_identifier(oid, None), &[0u8; 32]);
             let e = canonical_spki(&spki).unwrap_err().to_string();

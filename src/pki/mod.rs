@@ -133,7 +133,9 @@ impl Input {
 
     /// The family of the leaf key.
     pub fn key_family(&self) -> KeyFamily {
-        self.leaf_key().map(KeyFamily::of).unwrap_or(KeyFamily::Other)
+        self.leaf_key()
+            .map(KeyFamily::of)
+            .unwrap_or(KeyFamily::Other)
     }
 
     /// The leaf certificate, when the input has one.
@@ -154,7 +156,7 @@ pub enum PkiError {
     NotRecognized { name: String },
     #[error("{name}: DER object is not a certificate, CSR, public key or private key")]
     UnknownDer { name: String },
-    #[error("{name}{at}: this is {what}, not a certificate, key or CSR; {hint}")]
+    #[error("{name}{at}: {what}; {hint}")]
     NotAnInput {
         name: String,
         at: String,
@@ -220,7 +222,10 @@ pub enum PkiError {
 /// One object found in an input.
 enum Object {
     Cert(Certificate),
-    Key { spki: Vec<u8>, kind: KeyKind },
+    Key {
+        spki: Vec<u8>,
+        kind: KeyKind,
+    },
     /// A private key that cannot be read here (encrypted, or of an algorithm danekit does not
     /// use): fine beside certificates, an error alone.
     Unreadable(PkiError),
@@ -230,9 +235,10 @@ fn at_line(line: Option<usize>) -> String {
     line.map(|l| format!(": line {l}")).unwrap_or_default()
 }
 
-/// Reads one input. `name` is used in messages and findings (it is escaped here).
+/// Reads one input. `name` is used in messages and findings as given: callers pass text that is
+/// safe to print (see [`crate::text::escape_bytes`] for file names); it is only cut short.
 pub fn parse_input(name: &str, bytes: &[u8]) -> Result<Input, PkiError> {
-    let name = text::clip(name);
+    let name = text::shorten(name, text::FIELD_CHARS);
     let name = name.as_str();
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(PkiError::Empty { name: name.into() });
@@ -240,7 +246,10 @@ pub fn parse_input(name: &str, bytes: &[u8]) -> Result<Input, PkiError> {
     let (objects, skipped) = if pem::looks_like_pem(bytes) {
         parse_pem(name, bytes)?
     } else if bytes.first() == Some(&der::SEQUENCE) {
-        (vec![parse_der(name, None, bytes, DerHint::Any)?], Vec::new())
+        (
+            vec![parse_der(name, None, bytes, DerHint::Any)?],
+            Vec::new(),
+        )
     } else {
         return Err(PkiError::NotRecognized { name: name.into() });
     };
@@ -297,13 +306,13 @@ fn parse_pem(name: &str, bytes: &[u8]) -> Result<PemObjects, PkiError> {
             }
             "PKCS7" | "CMS" => {
                 return Err(not_an_input(
-                    "a PKCS#7/CMS bundle",
+                    "this is a PKCS#7/CMS bundle, not a certificate",
                     "extract its certificates with: openssl pkcs7 -print_certs -in FILE",
                 ));
             }
             "OPENSSH PRIVATE KEY" | "SSH2 PUBLIC KEY" => {
                 return Err(not_an_input(
-                    "an SSH key",
+                    "this is an SSH key, not an X.509 key",
                     "TLSA records come from X.509 certificates and their keys",
                 ));
             }
@@ -435,7 +444,7 @@ fn parse_der(
             Shape::Crl => Err(PkiError::NotAnInput {
                 name: name.into(),
                 at,
-                what: "a certificate revocation list (CRL)",
+                what: "this is a certificate revocation list (CRL), not a certificate",
                 hint: "give the certificate itself",
             }),
             Shape::Spki => parse_der(name, line, bytes, DerHint::Spki),
@@ -505,7 +514,11 @@ fn classify(outer: &der::Tlv<'_>) -> Shape {
                 .iter()
                 .take(4)
                 .any(|t| t.tag == der::UTC_TIME || t.tag == der::GENERALIZED_TIME);
-            if has_time { Shape::Crl } else { Shape::CertLike }
+            if has_time {
+                Shape::Crl
+            } else {
+                Shape::CertLike
+            }
         }
         [SEQUENCE, BIT_STRING] => Shape::Spki,
         [SEQUENCE, OCTET_STRING] => Shape::EncryptedPkcs8,
@@ -513,33 +526,36 @@ fn classify(outer: &der::Tlv<'_>) -> Shape {
         [INTEGER, OCTET_STRING, ..] if int_value(0) == Some(&[1]) => Shape::Sec1,
         [INTEGER, SEQUENCE, ..]
             if int_value(0) == Some(&[3])
-                && der::children(fields[1].value)
-                    .ok()
-                    .and_then(|c| c.first().map(|o| o.tag == OID && o.value.starts_with(OID_PKCS7_PREFIX)))
-                    == Some(true) =>
+                && der::children(fields[1].value).ok().and_then(|c| {
+                    c.first()
+                        .map(|o| o.tag == OID && o.value.starts_with(OID_PKCS7_PREFIX))
+                }) == Some(true) =>
         {
             Shape::Other {
-                what: "a PKCS#12 bundle",
+                what: "this is a PKCS#12 bundle, which danekit does not open",
                 hint: "extract the certificate chain with: openssl pkcs12 -in FILE -nokeys -out chain.pem",
             }
         }
         [OID, 0xa0, ..] if fields[0].value.starts_with(OID_PKCS7_PREFIX) => Shape::Other {
-            what: "a PKCS#7/CMS bundle",
+            what: "this is a PKCS#7/CMS bundle, not a certificate",
             hint: "extract its certificates with: openssl pkcs7 -inform DER -print_certs -in FILE",
         },
         ints if ints.iter().all(|&t| t == INTEGER) => match ints.len() {
             n if n >= 9 => Shape::Pkcs1,
             6 if int_value(0) == Some(&[0]) => Shape::Other {
-                what: "a DSA private key",
+                what: "this is a DSA private key",
                 hint: "TLS servers no longer use DSA (TLS 1.3 removed it)",
             },
             // RSAPublicKey { n, e } has an odd exponent; DHParameter { p, g } a small even or
             // other generator. PKCS#3 and X9.42 parameters have more fields.
-            2 if int_value(1).and_then(|e| e.last()).is_some_and(|b| b & 1 == 1) => {
+            2 if int_value(1)
+                .and_then(|e| e.last())
+                .is_some_and(|b| b & 1 == 1) =>
+            {
                 Shape::Pkcs1Public
             }
             2..=5 => Shape::Other {
-                what: "Diffie-Hellman parameters",
+                what: "these are Diffie-Hellman parameters, not a key",
                 hint: "they carry no key a TLSA record is computed from",
             },
             _ => Shape::Unknown,
@@ -668,7 +684,7 @@ fn short_reason(e: &PkiError) -> String {
 
 /// Reads a chain as presented by a server (DER certificates, leaf first). `peer` names it.
 pub fn parse_presented(peer: &str, chain: &[Vec<u8>]) -> Result<Input, PkiError> {
-    let peer = text::clip(peer);
+    let peer = text::shorten(peer, text::FIELD_CHARS);
     if chain.len() > MAX_CERTIFICATES {
         return Err(PkiError::TooManyCertificates {
             name: peer,

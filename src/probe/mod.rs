@@ -680,8 +680,7 @@ pub fn probe_chain(
     };
     let config =
         client_config(provider, capture.clone(), target.sni.is_some()).map_err(handshake_error)?;
-    let mut tls =
-        ClientConnection::new(Arc::new(config), server_name).map_err(handshake_error)?;
+    let mut tls = ClientConnection::new(Arc::new(config), server_name).map_err(handshake_error)?;
 
     let mut recording = Recording::new(&mut *stream);
     handshake(&mut tls, &mut recording, &peer, &budget, &sni_shown)?;

@@ -54,7 +54,9 @@ pub enum ComputeError {
          (leaf first) or the CA certificate itself"
     )]
     LoneLeaf { usage: u8 },
-    #[error("issuer {index} is past the chain: it has {len} certificate(s), so the issuers are 1..{last}")]
+    #[error(
+        "issuer {index} is past the chain: it has {len} certificate(s), so the issuers are 1..{last}"
+    )]
     NoSuchCa {
         index: usize,
         len: usize,

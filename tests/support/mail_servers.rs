@@ -266,13 +266,9 @@ impl ResolvesServerCert for Chooser {
         } else {
             named
         };
-        let chosen = pool.into_iter().find(|&i| {
-            self.certs[i]
-                .1
-                .key
-                .choose_scheme(&schemes)
-                .is_some()
-        });
+        let chosen = pool
+            .into_iter()
+            .find(|&i| self.certs[i].1.key.choose_scheme(&schemes).is_some());
         *self.last.lock().unwrap() = Some((schemes, chosen));
         chosen.map(|i| self.certs[i].1.clone())
     }
@@ -465,7 +461,11 @@ impl Conn {
                     if behaviour == Behaviour::SmtpHeloRestriction
                         && line.split_whitespace().nth(1) != Some("client.example.test") =>
                 {
-                    let name = line.split_whitespace().nth(1).unwrap_or_default().to_owned();
+                    let name = line
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or_default()
+                        .to_owned();
                     format!("550 5.7.1 <{name}>: Helo command rejected: Host not found")
                 }
                 "EHLO" if behaviour == Behaviour::SmtpNoStarttls => {
