@@ -445,7 +445,10 @@ const EXIM_USER: &str = "Debian-exim";
 /// - `-bdf` runs the daemon in the foreground, so the process group stays ours.
 ///   `daemon_startup_retries = 0` makes a failed bind end the daemon at once instead of
 ///   retrying for minutes.
-/// - spool, logs and pid file live in the directory; the spool and log directories belong to
+/// - `-oX PORTS` (the same ports as `daemon_smtp_ports`) means no pid file: a daemon with a
+///   pid file answers SIGTERM by exec'ing its compiled-in path, `/usr/sbin/exim4 -oPX`, to
+///   remove it, which would run another binary (or none) than the one under test.
+/// - spool and logs live in the directory; the spool and log directories belong to
 ///   `Debian-exim`, because Exim writes them after dropping root, and so it also reads the
 ///   keys: they are group `Debian-exim`, mode 0640. `keep_environment =` keeps Exim from
 ///   warning that it purges the environment.
@@ -478,7 +481,6 @@ fn start_exim(exim: &Path) -> Exim {
              smtp_banner = $primary_hostname ESMTP {token}\n\
              spool_directory = {spool}\n\
              log_file_path = {log}/%slog\n\
-             pid_file_path = {root}/exim.pid\n\
              local_interfaces = {addr}\n\
              daemon_smtp_ports = {smtp} : {smtps}\n\
              tls_on_connect_ports = {smtps}\n\
@@ -491,7 +493,6 @@ fn start_exim(exim: &Path) -> Exim {
             token = slot.token,
             spool = spool.display(),
             log = log.display(),
-            root = root.display(),
             addr = slot.addr,
             sni_chain = c.sni.chain.display(),
             sni_key = c.sni.key.display(),
@@ -507,6 +508,8 @@ fn start_exim(exim: &Path) -> Exim {
         cmd.arg("-C")
             .arg(&conf_path)
             .arg("-bdf")
+            .arg("-oX")
+            .arg(format!("{smtp}:{smtps}"))
             .current_dir(root)
             .stdin(Stdio::null())
             .stdout(out.try_clone().expect("dup"))
@@ -799,8 +802,8 @@ fn postfix_logs(dir: &Path) -> String {
     )
 }
 
-/// `(Postfix service files, key + chain)` for `smtpd_tls_chain_files`: the key first, then its
-/// chain, leaf first.
+/// Writes the file `smtpd_tls_chain_files` wants for one leaf of the test PKI: its private key
+/// followed by its full chain, leaf first.
 fn postfix_chain_file(root: &Path, leaf: &str) -> PathBuf {
     let mut pem = std::fs::read(pki(&format!("leaf-{leaf}.key.pem"))).expect("key file");
     pem.extend(std::fs::read(pki(&format!("leaf-{leaf}.fullchain.pem"))).expect("chain file"));
@@ -1023,7 +1026,7 @@ fn record_values(records: &[JsonRecord]) -> Vec<RecordValues> {
 }
 
 /// Compares one single-chain Postfix service with danekit and posttls-finger; returns the
-/// number of comparisons made.
+/// number of comparisons made. danekit's `key_type` must be the leaf's.
 fn compare_with_postfix(
     postfix: &Postfix,
     leaf: &str,
@@ -1075,6 +1078,19 @@ fn compare_with_postfix(
                 continue;
             }
         };
+        // One handshake per key type, and only the ECDSA one (P-256 leaf) or the RSA one can
+        // succeed on a service with one chain.
+        let want_type = if leaf == "rsa2048" { "rsa" } else { "ecdsa" };
+        if let Some(r) = live
+            .iter()
+            .find(|r| r.key_type.as_deref() != Some(want_type))
+        {
+            mismatches.push(format!(
+                "{leaf} --ca {ca}: danekit from {server} (Postfix) gives key_type {:?}, \
+                 expected {want_type:?}: {r:?}",
+                r.key_type
+            ));
+        }
         if record_values(&live) != record_values(&file) {
             mismatches.push(format!(
                 "{leaf} --ca {ca}: danekit from {server} (Postfix):\n{live:#?}\n\
@@ -1172,4 +1188,38 @@ fn postfix_smtpd_starttls_chain_matches() {
     let logs = postfix.logs();
     drop(postfix);
     assert_agree("Postfix", checked, &mismatches, &logs);
+}
+
+/// The slots that keep external servers apart: each has an address of its own in 127.0.0.0/8
+/// (never 127.0.0.x), ports below the ephemeral range, and a unique greeting token; and
+/// `start_server` moves to another slot when a start fails.
+#[test]
+fn loopback_slots_are_distinct_and_retried() {
+    let slots: Vec<LoopbackSlot> = (0..20).map(|i| LoopbackSlot::new(4, i % 4)).collect();
+    for (i, a) in slots.iter().enumerate() {
+        let [o0, o1, _, o3] = a.addr.octets();
+        assert!(o0 == 127 && o1 != 0 && (2..255).contains(&o3), "{a:?}");
+        assert!(
+            a.ports.iter().all(|p| (20_000..32_000).contains(p)),
+            "{a:?}"
+        );
+        assert_eq!(a.ports.len(), 4, "{a:?}");
+        for b in &slots[i + 1..] {
+            assert_ne!(a.addr, b.addr, "two slots share an address");
+            assert_ne!(a.token, b.token, "two slots share a token");
+        }
+    }
+    let mut tried: Vec<LoopbackSlot> = Vec::new();
+    let started = start_server("a server that fails twice", 2, |slot| {
+        tried.push(slot.clone());
+        if tried.len() < 3 {
+            Err("bind: Address already in use".to_string())
+        } else {
+            Ok(slot.clone())
+        }
+    });
+    assert_eq!(tried.len(), 3);
+    assert_ne!(tried[0].addr, tried[1].addr);
+    assert_ne!(tried[0].ports, tried[1].ports);
+    assert_eq!(started.token, tried[2].token);
 }

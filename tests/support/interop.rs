@@ -1,10 +1,13 @@
 //! Helpers for the interoperability tests that compare danekit with real software: OpenSSL,
-//! ldns-dane, GnuTLS danetool and Postfix.
+//! ldns-dane, GnuTLS danetool, and the mail servers Postfix, Exim and Dovecot.
 //!
 //! [`require_tool`] is the one place that decides what a missing tool means: with `CI=true` it
-//! fails the test, otherwise it prints `skipped: …` and the test returns. The rest runs
-//! processes, parses danekit's JSON back into structs, makes temporary directories and stops
-//! servers by process group. Nothing here talks to any address outside 127.0.0.0/8.
+//! fails the test, otherwise it writes `skipped: <test>: <reason>` to stderr, past libtest's
+//! output capture, and the test returns. The rest runs processes, parses danekit's JSON back
+//! into structs, makes temporary directories, gives each external server an address and ports
+//! of its own ([`LoopbackSlot`], [`start_server`]), fetches the chains a server presents with
+//! `openssl s_client` per key type, and stops servers by process group. Nothing here talks to
+//! any address outside 127.0.0.0/8.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
@@ -229,7 +232,7 @@ pub struct JsonRecord {
     pub source: String,
     pub depth: usize,
     /// `"ecdsa"`, `"rsa"` or `"ed25519"`: the key type of the handshake that fetched the chain
-    /// (`--server` only). Absent from reports of older builds and of file inputs.
+    /// (`--server`). `None` when the field is absent or null.
     #[serde(default)]
     pub key_type: Option<String>,
 }
