@@ -1,20 +1,23 @@
 //! Helpers for the interoperability tests that compare danekit with real software: OpenSSL,
-//! ldns-dane, GnuTLS danetool and Postfix.
+//! ldns-dane, GnuTLS danetool, and the mail servers Postfix, Exim and Dovecot.
 //!
 //! [`require_tool`] is the one place that decides what a missing tool means: with `CI=true` it
-//! fails the test, otherwise it prints `skipped: …` and the test returns. The rest runs
-//! processes, parses danekit's JSON back into structs, makes temporary directories and stops
-//! servers by process group. Nothing here talks to any address outside 127.0.0.0/8.
+//! fails the test, otherwise it writes `skipped: <test>: <reason>` to stderr, past libtest's
+//! output capture, and the test returns. The rest runs processes, parses danekit's JSON back
+//! into structs, makes temporary directories, gives each external server an address and ports
+//! of its own ([`LoopbackSlot`], [`start_server`]), fetches the chains a server presents with
+//! `openssl s_client` per key type, and stops servers by process group. Nothing here talks to
+//! any address outside 127.0.0.0/8.
 
 use std::ffi::OsStr;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -28,20 +31,36 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true")
 }
 
-/// Fails the test in CI, else prints why it is skipped. Returns `false` for the caller to
-/// return early.
+/// Fails the test in CI, else reports the skip and returns `false` for the caller to return
+/// early.
 fn unavailable(reason: &str) -> bool {
     assert!(
         !in_ci(),
         "{reason}; CI=true requires it (see .ci/run, which installs the interop packages)"
     );
-    eprintln!("skipped: {reason}");
+    print_skip(reason);
     false
+}
+
+/// Writes `skipped: <test>: <reason>` straight to the process's stderr. libtest captures only
+/// what the `print!`/`eprint!` macros write, so a line written through the `std::io::stderr()`
+/// handle shows in a plain `cargo test` run (checked with Rust 1.95), where an `eprintln!`
+/// would be swallowed and the skipped test would read as a plain `ok`. `<test>` is the name
+/// libtest gives the test's thread.
+pub fn print_skip(reason: &str) {
+    let current = thread::current();
+    let test = current
+        .name()
+        .filter(|n| *n != "main")
+        .unwrap_or("interop test");
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "skipped: {test}: {reason}");
+    let _ = err.flush();
 }
 
 /// Finds `bin` (a name looked up in `PATH` and the sbin directories, or an absolute path).
 /// When it is missing: with `CI=true` the test fails; otherwise it prints
-/// `skipped: <bin> not installed (apt-get install <package>)` and returns `None`.
+/// `skipped: <test>: <bin> not installed (apt-get install <package>)` and returns `None`.
 pub fn require_tool(bin: &str, package: &str) -> Option<PathBuf> {
     let executable = |p: &Path| {
         p.metadata()
@@ -62,11 +81,23 @@ pub fn require_tool(bin: &str, package: &str) -> Option<PathBuf> {
     found
 }
 
-/// True when the test runs as root. Otherwise fails in CI, or prints `skipped: …` and returns
-/// `false`.
+/// True when the test runs as root. Otherwise fails in CI, or prints `skipped: <test>: …` and
+/// returns `false`.
 pub fn require_root(why: &str) -> bool {
     let root = std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0);
     root || unavailable(&format!("not running as root, which {why} needs"))
+}
+
+/// True when the system account `user` exists (`id -u USER`). Otherwise fails in CI, or prints
+/// `skipped: <test>: …` and returns `false`; `how` says what creates it.
+pub fn require_user(user: &str, how: &str) -> bool {
+    let exists = Command::new("id")
+        .args(["-u", user])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    exists || unavailable(&format!("the system user {user} does not exist ({how})"))
 }
 
 /// The danekit binary built for these tests.
@@ -200,6 +231,10 @@ pub struct JsonRecord {
     pub data: String,
     pub source: String,
     pub depth: usize,
+    /// `"ecdsa"`, `"rsa"` or `"ed25519"`: the key type of the handshake that fetched the chain
+    /// (`--server`). `None` when the field is absent or null.
+    #[serde(default)]
+    pub key_type: Option<String>,
 }
 
 /// The report of `danekit tlsa -o json`.
@@ -345,26 +380,293 @@ impl Drop for TempDir {
     }
 }
 
-/// A port on 127.0.0.1 that was free a moment ago: bound to port 0, then released.
-pub fn free_loopback_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding 127.0.0.1:0")
-}
-
 /// Waits until 127.0.0.1:`port` accepts a TCP connection, for at most `limit`.
 pub fn wait_for_port(port: u16, limit: Duration) -> bool {
+    wait_for_listener(Ipv4Addr::LOCALHOST, port, limit)
+}
+
+/// Waits until `addr`:`port` accepts a TCP connection, for at most `limit`.
+pub fn wait_for_listener(addr: Ipv4Addr, port: u16, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&(Ipv4Addr::LOCALHOST, port).into(), Duration::from_secs(1))
-            .is_ok()
-        {
+        if TcpStream::connect_timeout(&(addr, port).into(), Duration::from_secs(1)).is_ok() {
             return true;
         }
         thread::sleep(Duration::from_millis(50));
     }
     false
+}
+
+/// The first port of the range [`LoopbackSlot`] takes its ports from. The range lies below
+/// Linux's default ephemeral range (32768–60999), so no outgoing connection of this machine is
+/// given one of these ports by the kernel.
+const SLOT_PORT_BASE: u16 = 20_000;
+/// How many ports the range has.
+const SLOT_PORT_SPAN: u16 = 12_000;
+
+static NEXT_SLOT: AtomicU32 = AtomicU32::new(0);
+
+/// Where an external server is told to listen: an address of 127.0.0.0/8 of its own and a run
+/// of ports on it, plus a token for its greeting.
+///
+/// Nothing is bound here and then released for a server to bind later (the bind-release-rebind
+/// race, where another process can take the port in between). The address is derived from the
+/// process id and a per-process counter, so two tests, or two test processes, ask their servers
+/// for different addresses; the ports lie outside the ephemeral range. What remains possible
+/// (a listener on the wildcard address and the same port, or two processes whose ids map to
+/// the same address) makes the server fail to bind and exit, and [`start_server`] then tries
+/// again with another slot. The greeting token lets a test prove that a listener that answers
+/// is the server it started, not somebody else's.
+#[derive(Debug, Clone)]
+pub struct LoopbackSlot {
+    pub addr: Ipv4Addr,
+    pub ports: Vec<u16>,
+    /// A word unique to this slot, for the server's greeting or host name.
+    pub token: String,
+}
+
+impl LoopbackSlot {
+    /// A slot with `count` ports; `attempt` (0, 1, …) moves both address and ports.
+    pub fn new(count: u16, attempt: u32) -> LoopbackSlot {
+        assert!(count > 0 && count < 100, "a slot has 1 to 99 ports");
+        let pid = u64::from(std::process::id());
+        let serial = u64::from(NEXT_SLOT.fetch_add(1, Ordering::Relaxed));
+        // 127.A.B.C with A in 1..=254, B in 0..=255, C in 2..=254: never 127.0.0.x, where
+        // other software listens, nor a .0, .1 or .255 host byte.
+        const SPACE: u64 = 254 * 256 * 253;
+        let index = (pid * 64 + serial % 64 + u64::from(attempt) * 7_919) % SPACE;
+        let a = 1 + index / (256 * 253);
+        let b = (index / 253) % 256;
+        let c = 2 + index % 253;
+        let addr = Ipv4Addr::new(127, a as u8, b as u8, c as u8);
+        let span = u64::from(SLOT_PORT_SPAN - count);
+        let first = u64::from(SLOT_PORT_BASE)
+            + (pid * 131 + serial * 977 + u64::from(attempt) * 4_447) % span;
+        let first = first as u16;
+        LoopbackSlot {
+            addr,
+            ports: (first..first + count).collect(),
+            token: format!("danekit-{pid}-{serial}-{attempt}"),
+        }
+    }
+
+    /// `ADDR:PORT` of the `i`-th port.
+    pub fn socket(&self, i: usize) -> String {
+        format!("{}:{}", self.addr, self.ports[i])
+    }
+}
+
+/// How many slots [`start_server`] tries before it gives up.
+const START_ATTEMPTS: u32 = 4;
+
+/// Starts a server with `start` on a fresh [`LoopbackSlot`] of `ports` ports, and again on
+/// another slot when `start` fails (the server exited, or its listener did not prove to be
+/// ours), up to four times. Panics with every attempt's error when none succeeds.
+pub fn start_server<S>(
+    what: &str,
+    ports: u16,
+    mut start: impl FnMut(&LoopbackSlot) -> Result<S, String>,
+) -> S {
+    let mut errors = Vec::new();
+    for attempt in 0..START_ATTEMPTS {
+        let slot = LoopbackSlot::new(ports, attempt);
+        match start(&slot) {
+            Ok(server) => return server,
+            Err(e) => errors.push(format!(
+                "attempt {} on {} ports {:?}:\n{e}",
+                attempt + 1,
+                slot.addr,
+                slot.ports
+            )),
+        }
+    }
+    panic!(
+        "{what} did not start in {START_ATTEMPTS} attempts:\n\n{}",
+        errors.join("\n\n")
+    );
+}
+
+/// Waits until `addr`:`port` greets with a first line that contains `token`, the proof that
+/// the listener is the server the test started. `exited` is asked between tries and says why
+/// the server is gone, which ends the wait at once. Gives up after `limit`; a connection that
+/// is accepted but stays silent is given ten seconds to greet.
+pub fn wait_for_greeting(
+    addr: Ipv4Addr,
+    port: u16,
+    token: &str,
+    limit: Duration,
+    mut exited: impl FnMut() -> Option<String>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut last = String::from("no connection accepted");
+    loop {
+        if let Some(why) = exited() {
+            return Err(format!(
+                "the server exited ({why}) before {addr}:{port} greeted"
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{addr}:{port} gave no greeting with {token:?} within {limit:?}: {last}"
+            ));
+        }
+        match TcpStream::connect_timeout(&(addr, port).into(), Duration::from_secs(1)) {
+            Ok(stream) => match read_first_line(stream) {
+                Ok(line) if line.contains(token) => return Ok(()),
+                Ok(line) => {
+                    return Err(format!(
+                        "{addr}:{port} is not our server: it greets with {line:?}, without \
+                         {token:?}"
+                    ));
+                }
+                Err(e) => last = format!("greeting: {e}"),
+            },
+            Err(e) => last = format!("connect: {e}"),
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The first line a server sends, read within ten seconds.
+fn read_first_line(mut stream: TcpStream) -> std::io::Result<String> {
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while line.len() < 1000 {
+        match stream.read(&mut byte)? {
+            0 => break,
+            _ if byte[0] == b'\n' => break,
+            _ => line.push(byte[0]),
+        }
+    }
+    Ok(String::from_utf8_lossy(&line).trim_end().to_string())
+}
+
+/// The key types `danekit tlsa --key-type` knows, in the order its records come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    Ecdsa,
+    Rsa,
+    Ed25519,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 3] = [KeyType::Ecdsa, KeyType::Rsa, KeyType::Ed25519];
+
+    /// The name in `--key-type` and in the JSON `key_type` field.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Ecdsa => "ecdsa",
+            KeyType::Rsa => "rsa",
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+
+    /// `openssl s_client -sigalgs` offering only this key type's signature schemes (RFC 8446
+    /// §4.2.3; the `RSA+` PKCS#1 entries are the TLS 1.2 ones). A server then has to present
+    /// a certificate of this type, or fail the handshake.
+    pub fn openssl_sigalgs(self) -> &'static str {
+        match self {
+            KeyType::Ecdsa => "ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512",
+            KeyType::Rsa => {
+                "RSA-PSS+SHA256:RSA-PSS+SHA384:RSA-PSS+SHA512:RSA+SHA256:RSA+SHA384:RSA+SHA512"
+            }
+            KeyType::Ed25519 => "ed25519",
+        }
+    }
+}
+
+/// How `openssl s_client` reaches a server.
+#[derive(Debug, Clone)]
+pub struct TlsTarget {
+    pub addr: Ipv4Addr,
+    pub port: u16,
+    /// `smtp`, `imap`, `pop3`, or `none` for implicit TLS.
+    pub starttls: &'static str,
+}
+
+impl TlsTarget {
+    /// `ADDR:PORT` for `--server` and `-connect`.
+    pub fn socket(&self) -> String {
+        format!("{}:{}", self.addr, self.port)
+    }
+}
+
+/// The chain the server at `target` presents to `openssl s_client` that sends `servername` as
+/// SNI (none when `None`) and offers only `key_type`'s signature schemes: the PEM blocks that
+/// `-showcerts` prints, leaf first. `Err` when the handshake fails, with openssl's output.
+/// `timeout 30` bounds a server that never answers.
+pub fn openssl_presented_chain(
+    openssl: &Path,
+    target: &TlsTarget,
+    servername: Option<&str>,
+    key_type: KeyType,
+) -> Result<Vec<String>, String> {
+    let connect = target.socket();
+    let mut args: Vec<&str> = vec!["30", path_text(openssl), "s_client", "-connect", &connect];
+    if target.starttls != "none" {
+        args.extend(["-starttls", target.starttls]);
+    }
+    match servername {
+        Some(name) => args.extend(["-servername", name]),
+        None => args.push("-noservername"),
+    }
+    args.extend(["-sigalgs", key_type.openssl_sigalgs(), "-showcerts"]);
+    let line = describe("timeout", &args);
+    let out = run("timeout", &args, None);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let chain = pem_blocks(&text);
+    if !out.status.success() || chain.is_empty() {
+        return Err(format!(
+            "`{line}` gave no chain ({}):\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(chain)
+}
+
+fn path_text(p: &Path) -> &str {
+    p.to_str().expect("tool paths are UTF-8")
+}
+
+/// The `CERTIFICATE` blocks of PEM text, in order, each with its armour and a final newline.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut blocks = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find(BEGIN) {
+        let Some(end) = rest[start..].find(END) else {
+            break;
+        };
+        let stop = start + end + END.len();
+        blocks.push(format!("{}\n", &rest[start..stop]));
+        rest = &rest[stop..];
+    }
+    blocks
+}
+
+/// A record as `danekit tlsa -o json` should print it, in the fields a comparison uses:
+/// `(owner, key_type, usage, selector, matching type, depth, data)`.
+pub type KeyedRecord = (Option<String>, Option<String>, u8, u8, u8, usize, String);
+
+/// The fields of danekit's records that a comparison with a server's chains uses.
+pub fn keyed_records(records: &[JsonRecord]) -> Vec<KeyedRecord> {
+    records
+        .iter()
+        .map(|r| {
+            (
+                r.owner.clone(),
+                r.key_type.clone(),
+                r.usage,
+                r.selector,
+                r.matching_type,
+                r.depth,
+                normalise_hex(&r.data),
+            )
+        })
+        .collect()
 }
 
 /// A child process started as the leader of its own process group. Dropping it (also while a
