@@ -1,6 +1,9 @@
 //! Batch benchmark of TLSA computation: `3 1 1`, `3 0 1` and `3 1 2` for every fixture
-//! certificate, per record, with and without reading the PEM. Run with `cargo bench --bench
+//! certificate, per record, with and without reading the PEM; `3 1 1` from every key, public
+//! key and CSR fixture (each key checked and put in canonical form); and reading a bundle of
+//! 100 certificates out of order, the most an input may hold. Run with `cargo bench --bench
 //! tlsa_batch`; `DANEKIT_BENCH_QUICK=1` runs fewer rounds.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::hint::black_box;
 use std::path::Path;
@@ -8,6 +11,25 @@ use std::time::{Duration, Instant};
 
 use danekit::pki::{self, Input};
 use danekit::tlsa::{CaChoice, ParamSet, compute};
+
+fn key_fixtures() -> Vec<(String, Vec<u8>)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .expect("fixture dir")
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| {
+            (n.contains(".key") || n.contains(".pub") || n.contains(".csr"))
+                && !n.starts_with("encrypted")
+        })
+        .map(|n| {
+            let bytes = std::fs::read(dir.join(&n)).expect("read fixture");
+            (n, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
 
 fn fixtures() -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
@@ -103,5 +125,47 @@ fn main() {
     println!(
         "tlsa_batch: parse PEM+compute {:>8.2} us/record",
         with_parse.as_secs_f64() * 1e6
+    );
+
+    let keys = key_fixtures();
+    let key_params: ParamSet = "3 1 1".parse().expect("param set");
+    let key_records = measure(budget, keys.len(), || {
+        for (n, b) in &keys {
+            let input = pki::parse_input(n, b).expect("parse key");
+            black_box(compute(input.material(), key_params, CaChoice::Issuer).expect("compute"));
+        }
+    });
+    println!(
+        "tlsa_batch: keys, public keys, CSRs ({}) {:>8.2} us/record",
+        keys.len(),
+        key_records.as_secs_f64() * 1e6
+    );
+
+    // The largest input allowed: 100 certificates, the leaf last, the rest its issuer and
+    // unrelated certificates, so that ordering has to search.
+    let leaf = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki/leaf-p256.pem"),
+    )
+    .expect("leaf");
+    let others: String = files
+        .iter()
+        .filter(|(n, _)| n != "leaf-p256.pem")
+        .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        .collect::<Vec<_>>()
+        .concat();
+    let mut bundle = String::new();
+    while bundle.matches("BEGIN CERTIFICATE").count() + others.matches("BEGIN CERTIFICATE").count()
+        < 100
+    {
+        bundle.push_str(&leaf);
+    }
+    bundle.push_str(&others);
+    let count = bundle.matches("BEGIN CERTIFICATE").count();
+    let bundle_time = measure(budget, 1, || {
+        black_box(pki::parse_input("bundle.pem", bundle.as_bytes()).expect("bundle"));
+    });
+    println!(
+        "tlsa_batch: read a bundle of {count} certificates {:>8.2} us/bundle",
+        bundle_time.as_secs_f64() * 1e6
     );
 }

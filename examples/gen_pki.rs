@@ -9,6 +9,7 @@
 //! signatures are deterministic by design. Malformed inputs are written to the sibling
 //! directory `bad/` (or to the second argument, when given). See
 //! `tests/fixtures/pki/README.md` for the full inventory.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs;
 use std::path::{Path, PathBuf};

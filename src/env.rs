@@ -251,7 +251,7 @@ mod tests {
 
     #[test]
     fn reads_are_capped() {
-        let data = vec![7u8; 100];
+        let data = [7u8; 100];
         assert_eq!(read_capped(&data[..], 100).unwrap().len(), 100);
         assert!(matches!(
             read_capped(&data[..], 99),

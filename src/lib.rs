@@ -5,7 +5,7 @@
 //! keys and CSRs read from PEM or DER), [`probe`] (STARTTLS dialogues and the TLS handshakes
 //! that capture the presented chains), [`zone`] (zone, nsupdate and knotc text), [`report`]
 //! (findings and verdicts), [`addr`] (host names and addresses), [`time`] (instants and DNSSEC
-//! serial times), [`text`] (escaping what files and peers say), [`env`] (clock, streams and
+//! serial times), [`text`] (escaping what files and peers say), [`env`](mod@env) (clock, streams and
 //! network), and [`cli`] (argument parsing, printers and exit codes).
 //!
 //! Arrows point down: `cli` → `probe` → `tlsa` → `pki`. `tlsa`, `pki`, `zone` and `report` do

@@ -1,6 +1,7 @@
 //! Golden-file tests of `danekit tlsa`: every output format, the lints, and every kind of bad
 //! input, run against the built binary from `tests/fixtures/pki`. Each golden file holds the
 //! command, its exit code, stdout and stderr. Regenerate with `DANEKIT_UPDATE_GOLDEN=1`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -12,6 +12,7 @@
 //! With `CI=true` a missing tool fails the test; without it the test prints
 //! `skipped: <test>: …` on stderr, visible without `--nocapture`.
 //! Every comparison is collected, so one failure lists every disagreement with both values.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

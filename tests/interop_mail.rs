@@ -21,6 +21,7 @@
 //! With `CI=true` a missing server fails the test; without it the test prints
 //! `skipped: <test>: …` on stderr. Every comparison is collected, so one failure lists every
 //! disagreement, followed by the server's logs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -4,6 +4,7 @@
 //!
 //! Success paths run with the default limits (10 s per step, 60 s for the greeting); only the
 //! tests that wait for a silent server on purpose use short ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Bad input never panics: every fixture, truncated at every length and with bytes flipped,
 //! either parses or gives an error that names the input.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

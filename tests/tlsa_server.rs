@@ -4,6 +4,7 @@
 //!
 //! In process through `cli::run` with a loopback-only environment (fixed clock, captured
 //! output), and once through the built binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 

@@ -4,7 +4,7 @@
 //! the input (a file name, `-` for standard input, or `host:port`) and, for PEM, the line.
 //! Inputs are bounded: the caller reads at most [`crate::env::MAX_INPUT_BYTES`], and an input
 //! holds at most [`MAX_CERTIFICATES`] certificates. Keys are put in the canonical SPKI form a
-//! certificate carries before anyone hashes them ([`key`]). No I/O happens here: callers hand
+//! certificate carries before anyone hashes them (`key.rs`). No I/O happens here: callers hand
 //! in the bytes. This module knows nothing of TLSA.
 
 mod cert;
