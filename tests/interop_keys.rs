@@ -39,8 +39,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use support::interop::{
-    ProcessGroup, TempDir, danekit_bin, describe, free_loopback_port, openssl_association,
-    require_tool, run, wait_for_port,
+    ProcessGroup, TempDir, danekit_bin, describe, openssl_association, require_tool, run,
+    start_server, wait_for_listener,
 };
 
 /// The longest acceptable error line, not counting the file name in it.
@@ -75,6 +75,9 @@ enum Expect {
     RefusedNaming(&'static [&'static str]),
     /// Records equal to OpenSSL's and a `warning:` line containing one of the words.
     EqualWithWarning(&'static [&'static str]),
+    /// A form OpenSSL 3.0 does not read (PKCS#8 v2, RFC 5958) holding the same key as another
+    /// corpus file: records equal to OpenSSL's for that file's public key.
+    SameKeyAs(&'static str),
 }
 
 /// One line of an expectation table: every corpus file whose name matches `pattern` (`*`
@@ -93,7 +96,9 @@ const fn row(pattern: &'static str, kind: Kind, expect: Expect) -> Row {
     }
 }
 
-use Expect::{Equal, EqualIfOpensslReads, EqualWithWarning, Refused, RefusedNaming, Rule};
+use Expect::{
+    Equal, EqualIfOpensslReads, EqualWithWarning, Refused, RefusedNaming, Rule, SameKeyAs,
+};
 use Kind::{Any, Cert, Csr, Private, Public};
 
 /// RSA, RSA-PSS, NIST-curve EC and EdDSA in every usual encoding: all must give records.
@@ -108,6 +113,8 @@ const NORMAL: &[Row] = &[
     row("rsa-*", Private, Equal),
     row("pss-*", Private, Equal),
     row("ec-*", Private, Equal),
+    // danekit derives no Ed448 public key (no well-kept crate does it) and says so.
+    row("ed-448.p8.*", Private, RefusedNaming(&["Ed448"])),
     row("ed-*", Private, Equal),
 ];
 
@@ -171,11 +178,21 @@ const EC_NOPUB: &[Row] = &[
 ];
 
 const EC_OTHER: &[Row] = &[
+    row(
+        "ecodd-p8-v2-pub.der",
+        Private,
+        SameKeyAs("ec-p256.spki.der"),
+    ),
     row("ecodd-spki-*", Public, Rule),
     row("ecodd-*", Private, Rule),
 ];
 
 const ED_ODD: &[Row] = &[
+    row(
+        "edodd-p8-ed25519-v2.der",
+        Private,
+        SameKeyAs("ed-25519.spki.der"),
+    ),
     row("edodd-crt-*", Cert, Rule),
     row("edodd-spki-*", Public, Rule),
     row("edodd-*", Private, Rule),
@@ -609,25 +626,30 @@ fn libssl_dane_matches(
     key: &Path,
     rrdata: &str,
 ) -> Result<bool, String> {
-    let port = free_loopback_port();
-    let accept = format!("127.0.0.1:{port}");
-    let mut cmd = Command::new(openssl);
-    // Two connections: the readiness probe of wait_for_port, then s_client.
-    cmd.args(["s_server", "-accept", &accept, "-naccept", "2", "-quiet"])
-        .args(["-cert", cert.to_str().expect("UTF-8 path")])
-        .args(["-certform", inform(cert)])
-        .args(["-key", key.to_str().expect("UTF-8 path")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _server = ProcessGroup::spawn(cmd).map_err(|e| format!("starting s_server: {e}"))?;
-    if !wait_for_port(port, Duration::from_secs(10)) {
-        return Err(format!(
-            "openssl s_server -cert {} -key {} did not start",
-            cert.display(),
-            key.display()
-        ));
-    }
+    // An address and port of the test's own (no bind-release-rebind race); a server that
+    // cannot bind exits, and start_server tries another slot.
+    let (_server, accept) = start_server("openssl s_server", 1, |slot| {
+        let accept = slot.socket(0);
+        let mut cmd = Command::new(openssl);
+        // Two connections: the readiness probe, then s_client.
+        cmd.args(["s_server", "-accept", &accept, "-naccept", "2", "-quiet"])
+            .args(["-cert", cert.to_str().expect("UTF-8 path")])
+            .args(["-certform", inform(cert)])
+            .args(["-key", key.to_str().expect("UTF-8 path")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut server = ProcessGroup::spawn(cmd).map_err(|e| format!("starting s_server: {e}"))?;
+        let up = wait_for_listener(slot.addr, slot.ports[0], Duration::from_secs(10));
+        match (up, server.try_wait()) {
+            (true, None) => Ok((server, accept)),
+            (_, status) => Err(format!(
+                "openssl s_server -cert {} -key {} did not start ({status:?})",
+                cert.display(),
+                key.display()
+            )),
+        }
+    });
     let connect = accept.clone();
     let args = [
         "s_client",
@@ -808,7 +830,7 @@ fn check_expectation(expect: Expect, o: &Oracle, file: &str, full: &DanekitRun) 
             "the table says Equal, but OpenSSL cannot read the file: {}",
             o.failures.join("; ")
         )),
-        Equal if !succeeded => Some(format!(
+        Equal | SameKeyAs(_) if !succeeded => Some(format!(
             "must give OpenSSL's records, but `{line}` refuses it: {error}"
         )),
         EqualIfOpensslReads if openssl_reads && !succeeded => Some(format!(
@@ -860,7 +882,10 @@ fn check_expectation(expect: Expect, o: &Oracle, file: &str, full: &DanekitRun) 
 fn check_file(openssl: &Path, name: &str, r: &Row) -> (Outcome, Vec<String>) {
     let path = corpus_dir().join(name);
     let file = path.to_str().expect("UTF-8 path");
-    let o = ask_openssl(openssl, &path, r.kind);
+    let o = match r.expect {
+        SameKeyAs(other) => ask_openssl(openssl, &corpus_dir().join(other), Public),
+        _ => ask_openssl(openssl, &path, r.kind),
+    };
     let is_cert = o.read_as == Some(Cert) || (o.read_as.is_none() && r.kind == Cert);
     let list: &[&str] = if is_cert {
         &["3 1 1", "3 1 2", "3 0 1"]

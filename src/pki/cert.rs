@@ -96,10 +96,9 @@ impl Certificate {
             return Err("the tbsCertificate fields are not in RFC 5280 order".into());
         }
         let mut unreadable = Vec::new();
-        let key = match key::spki_info(spki.raw) {
-            Ok(info) => info,
-            Err(e) => return Err(format!("its public key: {e}")),
-        };
+        let key = key::spki_info(spki.raw)
+            .and_then(|info| key::check_certificate_spki(spki.raw).map(|()| info))
+            .map_err(|e| format!("its public key: {e}"))?;
         let (not_before, not_after) = read_validity(validity, &mut unreadable);
         let extensions = extra.iter().find(|t| t.tag == 0xa3);
         let (is_ca, dns_names) = match extensions {

@@ -272,6 +272,24 @@ pub fn canonical_spki(spki: &[u8]) -> Result<Vec<u8>, KeyError> {
     }
 }
 
+/// Checks a certificate's SPKI where danekit can tell a valid key: an EC point must be on its
+/// curve (when the curve is one danekit checks) and an EdDSA key must have its length and no
+/// parameters. OpenSSL refuses such keys, so no TLS server can use them. Algorithms and
+/// curves danekit does not check pass: the record hashes the SPKI as the certificate carries
+/// it, which is what DANE clients compare.
+pub fn check_certificate_spki(spki: &[u8]) -> Result<(), KeyError> {
+    let (alg, key) = split_spki(spki)?;
+    match alg.oid {
+        OID_EC => match ec::parse_params(alg.params.as_ref()) {
+            Ok(params) => Ok(params.curve().check_point(key)?),
+            Err(EcError::UnsupportedCurve { .. } | EcError::UnknownExplicit { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        },
+        OID_ED25519 | OID_ED448 => canonical_spki(spki).map(|_| ()),
+        _ => Ok(()),
+    }
+}
+
 /// What kind of key a certificate's SPKI holds. Lenient: the SPKI is hashed as the
 /// certificate carries it, so an algorithm danekit cannot check is reported, not refused.
 pub fn spki_info(spki: &[u8]) -> Result<KeyInfo, KeyError> {
@@ -452,7 +470,17 @@ pub fn spki_from_pkcs8(der_bytes: &[u8]) -> Result<Vec<u8>, KeyError> {
                     ));
                 }
             }
-            ec_private_spki(outer, &sec1)
+            let spki = ec_private_spki(outer, &sec1)?;
+            // RFC 5958 §2: a version 2 key may carry its public key outside too; it must be
+            // the same point.
+            if let Some(outside) = embedded_public {
+                let curve = outer.curve();
+                curve.check_point(outside)?;
+                if !curve.matches_scalar(outside, sec1.scalar)? {
+                    return Err(EcError::PublicMismatch.into());
+                }
+            }
+            Ok(spki)
         }
         OID_ED25519 => {
             if alg.params.is_some() {
