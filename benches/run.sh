@@ -8,7 +8,7 @@ quick="${DANEKIT_BENCH_QUICK:-}"
 runs=200; [ -n "$quick" ] && runs=30
 
 cargo bench --locked --quiet --bench tlsa_batch 2>/dev/null
-bin=target/release/danekit
+bin="${CARGO_TARGET_DIR:-target}/release/danekit"
 cargo build --locked --release --quiet
 pki=tests/fixtures/pki
 cert=$pki/leaf-p256.pem
@@ -45,3 +45,48 @@ if command -v ldns-dane >/dev/null 2>&1; then
     time_cmd ldns-dane "env SSL_CERT_FILE=/dev/null SSL_CERT_DIR= ldns-dane -n -c $cert create mail.example.test 25 3 1 1"
 fi
 time_cmd openssl-pipeline "sh -c 'openssl x509 -in $cert -pubkey -noout | openssl pkey -pubin -outform DER | openssl dgst -sha256 -hex'"
+
+# Hostile inputs: each must end with exit 2 within a second and under 50 MB. Wall time and
+# peak resident memory of one process each (python3's resource module reads the child's peak).
+scratch="$(mktemp -d)"
+trap 'rm -rf "$scratch"' EXIT
+truncate -s 1G "$scratch/huge.pem"
+for _ in $(seq 20000); do cat "$pki/leaf-p256.pem"; done >"$scratch/bundle-20000.pem"
+hostile() {
+    local name="$1"; shift
+    python3 - "$name" "$@" <<'PY'
+import resource, subprocess, sys, time
+name, args = sys.argv[1], sys.argv[2:]
+stdin = None
+if args[-1] == "<zero":
+    args, stdin = args[:-1], open("/dev/zero", "rb")
+t = time.monotonic()
+code = subprocess.run(args, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+wall = (time.monotonic() - t) * 1e3
+rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+print("hostile: %-32s exit %d  %8.1f ms  peak %6.1f MB" % (name, code, wall, rss))
+PY
+}
+hostile "1 GiB sparse file" "$bin" tlsa "$scratch/huge.pem"
+hostile "/dev/zero as a file" "$bin" tlsa /dev/zero
+hostile "/dev/zero on stdin" "$bin" tlsa - "<zero"
+hostile "20,000 certificates in one PEM" "$bin" tlsa "$scratch/bundle-20000.pem"
+
+# --server against a local `openssl s_server` (implicit TLS, P-256 chain): all key types (three
+# handshakes, two refused) and one, against `openssl s_client` fetching the chain once.
+port=$((20000 + $$ % 10000))
+openssl s_server -quiet -accept "127.0.0.1:$port" -cert "$pki/leaf-p256.pem" \
+    -key "$pki/leaf-p256.key.pem" -cert_chain "$pki/int-ca.pem" </dev/null >/dev/null 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$scratch"' EXIT
+for _ in $(seq 50); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+if kill -0 "$server" 2>/dev/null; then
+    time_cmd "danekit --server (all key types)" "$bin tlsa --server 127.0.0.1:$port --starttls none -q"
+    time_cmd "danekit --server --key-type ecdsa" "$bin tlsa --server 127.0.0.1:$port --starttls none --key-type ecdsa -q"
+    time_cmd "openssl s_client -showcerts" "sh -c 'openssl s_client -connect 127.0.0.1:$port -showcerts </dev/null >/dev/null 2>&1'"
+else
+    echo "server: openssl s_server did not start on 127.0.0.1:$port; probe timings skipped"
+fi

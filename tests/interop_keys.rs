@@ -29,6 +29,7 @@
 //! reproduce it, and prints a summary line per file (`cargo test --test interop_keys --
 //! --nocapture` shows them). With `CI=true` a missing `openssl` fails the tests; without it they
 //! print `skipped: …`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
 
