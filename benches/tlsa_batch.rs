@@ -12,38 +12,14 @@ use std::time::{Duration, Instant};
 use danekit::pki::{self, Input};
 use danekit::tlsa::{CaChoice, ParamSet, compute};
 
-fn key_fixtures() -> Vec<(String, Vec<u8>)> {
+/// The fixture files whose names `keep` accepts, read, in name order.
+fn fixtures_where(keep: impl Fn(&str) -> bool) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .expect("fixture dir")
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            (n.contains(".key") || n.contains(".pub") || n.contains(".csr"))
-                && !n.starts_with("encrypted")
-        })
-        .map(|n| {
-            let bytes = std::fs::read(dir.join(&n)).expect("read fixture");
-            (n, bytes)
-        })
-        .collect();
-    files.sort();
-    files
-}
-
-fn fixtures() -> Vec<(String, Vec<u8>)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .expect("fixture dir")
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            n.ends_with(".pem")
-                && !n.contains(".key")
-                && !n.contains(".pub")
-                && !n.contains(".csr")
-                && !n.contains("chain")
-        })
+        .filter(|n| keep(n))
         .map(|n| {
             let bytes = std::fs::read(dir.join(&n)).expect("read fixture");
             (n, bytes)
@@ -78,6 +54,25 @@ fn measure(budget: Duration, per_call: usize, mut f: impl FnMut()) -> Duration {
     }
     samples.sort();
     samples[samples.len() / 2]
+}
+
+/// Single certificates.
+fn fixtures() -> Vec<(String, Vec<u8>)> {
+    fixtures_where(|n| {
+        n.ends_with(".pem")
+            && !n.contains(".key")
+            && !n.contains(".pub")
+            && !n.contains(".csr")
+            && !n.contains("chain")
+    })
+}
+
+/// Keys, public keys and CSRs (not the encrypted keys, which are refused).
+fn key_fixtures() -> Vec<(String, Vec<u8>)> {
+    fixtures_where(|n| {
+        (n.contains(".key") || n.contains(".pub") || n.contains(".csr"))
+            && !n.starts_with("encrypted")
+    })
 }
 
 fn main() {

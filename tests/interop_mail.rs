@@ -352,6 +352,17 @@ fn check_service(hashes: &mut Hashes, service: &Service, mismatches: &mut Vec<St
     checked
 }
 
+/// Checks every service; returns how many comparisons were made and every disagreement.
+fn check_services(openssl: &Path, services: &[Service]) -> (usize, Vec<String>) {
+    let mut hashes = Hashes::new(openssl);
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for service in services {
+        checked += check_service(&mut hashes, service, &mut mismatches);
+    }
+    (checked, mismatches)
+}
+
 fn show_records(records: &[KeyedRecord]) -> String {
     if records.is_empty() {
         return "    (none)".to_string();
@@ -574,12 +585,7 @@ fn exim_smtp_chains_match() {
         for_host: dual(chains),
         for_sni: Some(sni.clone()),
     });
-    let mut hashes = Hashes::new(&openssl);
-    let mut mismatches = Vec::new();
-    let mut checked = 0;
-    for service in &services {
-        checked += check_service(&mut hashes, service, &mut mismatches);
-    }
+    let (checked, mismatches) = check_services(&openssl, &services);
     let logs = exim.logs();
     drop(exim);
     assert_agree("Exim", checked, &mismatches, &logs);
@@ -754,12 +760,7 @@ fn dovecot_imap_pop3_chains_match() {
         for_host: dual(chains),
         for_sni: Some(sni.clone()),
     });
-    let mut hashes = Hashes::new(&openssl);
-    let mut mismatches = Vec::new();
-    let mut checked = 0;
-    for service in &services {
-        checked += check_service(&mut hashes, service, &mut mismatches);
-    }
+    let (checked, mismatches) = check_services(&openssl, &services);
     let logs = dovecot.logs();
     drop(dovecot);
     assert_agree("Dovecot", checked, &mismatches, &logs);

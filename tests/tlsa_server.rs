@@ -432,6 +432,13 @@ fn built_binary_probes_a_loopback_server() {
     assert!(stderr.contains("2 certificate(s)"), "{stderr}");
 }
 
+/// `danekit tlsa --server ADDR --starttls smtp ARGS...`
+fn run_smtp(addr: &str, args: &[&str]) -> Outcome {
+    let mut all = vec!["tlsa", "--server", addr, "--starttls", "smtp"];
+    all.extend_from_slice(args);
+    run(&all)
+}
+
 fn serve_certs(behaviour: Behaviour, certs: Vec<ServedCert>) -> MailServer {
     MailServer::start_certs(behaviour, TlsVersions::Tls12AndTls13, certs)
 }
@@ -456,15 +463,7 @@ fn sni_defaults_to_the_host() {
         ],
     );
     let addr = format!("127.0.0.1:{}", server.port());
-    let out = run(&[
-        "tlsa",
-        "--server",
-        &addr,
-        "--starttls",
-        "smtp",
-        "--host",
-        "mail.example.test",
-    ]);
+    let out = run_smtp(&addr, &["--host", "mail.example.test"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, from_file("leaf-p384.chain.pem", "3 1 1"));
     assert_eq!(out.stderr, "");
@@ -473,17 +472,10 @@ fn sni_defaults_to_the_host() {
         Some("mail.example.test")
     );
     // --sni still wins.
-    let out = run(&[
-        "tlsa",
-        "--server",
+    let out = run_smtp(
         &addr,
-        "--starttls",
-        "smtp",
-        "--host",
-        "mail.example.test",
-        "--sni",
-        "other.example.test",
-    ]);
+        &["--host", "mail.example.test", "--sni", "other.example.test"],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout, from_file("leaf-p256.chain.pem", "3 1 1"));
 }
@@ -497,19 +489,17 @@ fn every_chain_of_a_dual_key_server() {
         vec![served("p256", None), served("rsa2048", None)],
     );
     let addr = format!("127.0.0.1:{}", server.port());
-    let out = run(&[
-        "tlsa",
-        "--server",
+    let out = run_smtp(
         &addr,
-        "--starttls",
-        "smtp",
-        "--host",
-        "mail.example.test",
-        "--records",
-        "3 1 1,2 1 1",
-        "-o",
-        "json",
-    ]);
+        &[
+            "--host",
+            "mail.example.test",
+            "--records",
+            "3 1 1,2 1 1",
+            "-o",
+            "json",
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     let doc: danekit::tlsa::report::TlsaDocument = serde_json::from_str(&out.stdout).expect("json");
     let got: Vec<(String, u8, String)> = doc
@@ -538,19 +528,17 @@ fn every_chain_of_a_dual_key_server() {
     );
     assert!(doc.records.iter().all(|r| r.source == addr));
 
-    let out = run(&[
-        "tlsa",
-        "--server",
+    let out = run_smtp(
         &addr,
-        "--starttls",
-        "smtp",
-        "--key-type",
-        "rsa",
-        "-o",
-        "zone",
-        "--host",
-        "mail.example.test",
-    ]);
+        &[
+            "--key-type",
+            "rsa",
+            "-o",
+            "zone",
+            "--host",
+            "mail.example.test",
+        ],
+    );
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(
         out.stdout,
@@ -561,31 +549,22 @@ fn every_chain_of_a_dual_key_server() {
         )
     );
     // Identical records from two chains are published once; rdata keeps one per chain.
-    let out = run(&[
-        "tlsa",
-        "--server",
+    let out = run_smtp(
         &addr,
-        "--starttls",
-        "smtp",
-        "--records",
-        "2 1 1",
-        "-o",
-        "zone",
-        "--host",
-        "mail.example.test",
-    ]);
+        &[
+            "--records",
+            "2 1 1",
+            "-o",
+            "zone",
+            "--host",
+            "mail.example.test",
+        ],
+    );
     assert_eq!(out.stdout.lines().count(), 1, "{}", out.stdout);
-    let out = run(&[
-        "tlsa",
-        "--server",
+    let out = run_smtp(
         &addr,
-        "--starttls",
-        "smtp",
-        "--records",
-        "2 1 1",
-        "--host",
-        "mail.example.test",
-    ]);
+        &["--records", "2 1 1", "--host", "mail.example.test"],
+    );
     assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
 }
 
@@ -601,15 +580,7 @@ fn ehlo_name_from_the_machine_or_the_option() {
         &mut env,
     );
     assert_eq!(code, 0, "{}", String::from_utf8_lossy(&env.stderr));
-    let out = run(&[
-        "tlsa",
-        "--server",
-        &addr,
-        "--starttls",
-        "smtp",
-        "--ehlo",
-        "Client.Example.Test",
-    ]);
+    let out = run_smtp(&addr, &["--ehlo", "Client.Example.Test"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let sessions = server.sessions(2);
     assert!(
@@ -636,7 +607,7 @@ fn a_fifteen_second_greeting_delay_passes_under_the_default_limits() {
                     "p256",
                 );
                 let addr = format!("127.0.0.1:{}", server.port());
-                let out = run(&["tlsa", "--server", &addr, "--starttls", "smtp", "-q"]);
+                let out = run_smtp(&addr, &["-q"]);
                 (partial, out.code, out.stdout, out.stderr)
             })
         })
