@@ -383,6 +383,46 @@ fn one_key_type_asks_for_one_chain() {
     assert_eq!(server.accepted(), 1);
 }
 
+/// Once one chain is in hand, a later key type that fails (here: the server goes silent) is
+/// recorded and warned about, and the chain is still returned.
+#[test]
+fn a_failure_after_the_first_chain_is_a_warning() {
+    let server = pki().serve(Behaviour::ImplicitTlsOnce);
+    let env = LoopbackEnv::new();
+    let fetched =
+        danekit::probe::fetch_inputs(&env.net, &short(&server, Starttls::None), &KeyType::ALL)
+            .unwrap();
+    assert_eq!(fetched.inputs.len(), 1);
+    let types: Vec<KeyType> = fetched.failures.iter().map(|f| f.0).collect();
+    assert_eq!(types, [KeyType::Rsa, KeyType::Ed25519]);
+    let messages: Vec<&str> = fetched
+        .findings
+        .iter()
+        .map(|f| f.message.as_str())
+        .collect();
+    assert_eq!(messages.len(), 2);
+    assert!(
+        messages[0].starts_with(
+            "the handshake asking for an RSA certificate failed, so a chain the server holds \
+             may be missing from the records: 127.0.0.1:"
+        ),
+        "{messages:?}"
+    );
+    assert!(messages[0].ends_with("timed out after 500 ms during the TLS handshake"));
+    // A dual-key server's refusal of Ed25519 is no warning: it has no such certificate.
+    let dual = MailServer::start_certs(
+        Behaviour::ImplicitTls,
+        TlsVersions::Tls12AndTls13,
+        vec![ecdsa_cert(pki(), None), rsa_cert()],
+    );
+    let fetched =
+        danekit::probe::fetch_inputs(&env.net, &target(&dual, Starttls::None), &KeyType::ALL)
+            .unwrap();
+    assert_eq!(fetched.inputs.len(), 2);
+    assert_eq!(fetched.failures.len(), 1);
+    assert!(fetched.findings.is_empty(), "{:?}", fetched.findings);
+}
+
 #[test]
 fn a_rejected_ehlo_is_named_as_such() {
     let server = pki().serve(Behaviour::SmtpHeloRestriction);

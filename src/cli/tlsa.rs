@@ -255,6 +255,8 @@ fn fetch_server(
     for (key_type, error) in &fetched.failures {
         verbose(env, ctx, &format!("no {key_type} chain: {error}"));
     }
+    let mut findings = findings;
+    findings.extend(fetched.findings);
     Ok(Some(Server {
         inputs: fetched.inputs,
         findings,

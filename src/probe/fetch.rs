@@ -25,6 +25,9 @@ pub struct Fetched {
     pub presented: Vec<Presented>,
     /// Key types for which the server gave no chain, and why.
     pub failures: Vec<(KeyType, ProbeError)>,
+    /// Warnings for the key types whose handshake failed for another reason than the server
+    /// holding no such certificate: the records may miss a chain.
+    pub findings: Vec<Finding>,
 }
 
 #[derive(Debug, Error)]
@@ -86,9 +89,27 @@ pub fn fetch_inputs(
         .iter()
         .map(|p| pki::parse_presented(&name, &p.chain))
         .collect::<Result<Vec<_>, _>>()?;
+    let findings = found
+        .failures
+        .iter()
+        .filter(|(_, e)| !e.means_no_such_certificate())
+        .map(|(key_type, e)| {
+            Finding::warning(
+                "key-type-failed",
+                name.clone(),
+                format!(
+                    "the handshake asking for an {} certificate failed, so a chain the server \
+                     holds may be missing from the records: {e}",
+                    key_type.label()
+                ),
+            )
+            .with("key_type", key_type)
+        })
+        .collect();
     Ok(Fetched {
         inputs,
         presented: found.chains,
         failures: found.failures,
+        findings,
     })
 }

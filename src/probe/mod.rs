@@ -139,6 +139,15 @@ impl KeyType {
         }
     }
 
+    /// The name in prose: `ECDSA`, `RSA`, `Ed25519`.
+    pub fn label(self) -> &'static str {
+        match self {
+            KeyType::Ecdsa => "ECDSA",
+            KeyType::Rsa => "RSA",
+            KeyType::Ed25519 => "Ed25519",
+        }
+    }
+
     /// The signature schemes a client offers to get this type's certificate.
     fn schemes(self) -> &'static [SignatureScheme] {
         match self {
@@ -503,7 +512,27 @@ impl ProbeError {
                     step: Step::Handshake,
                     ..
                 }
+                | ProbeError::Timeout {
+                    step: Step::Handshake,
+                    ..
+                }
         )
+    }
+
+    /// True when a handshake that asked for one key type failed the way a server fails that
+    /// holds no certificate of that type: a handshake failure alert, no common signature
+    /// scheme, or a signature with a scheme that was not offered.
+    pub fn means_no_such_certificate(&self) -> bool {
+        match self {
+            ProbeError::NoCommonCipher { .. } => true,
+            ProbeError::Handshake { error, .. } => matches!(
+                error,
+                rustls::Error::AlertReceived(_)
+                    | rustls::Error::PeerMisbehaved(_)
+                    | rustls::Error::PeerIncompatible(_)
+            ),
+            _ => false,
+        }
     }
 
     /// Classifies an I/O error at `step`: a timeout, the peer going away, or something else.
@@ -726,10 +755,11 @@ pub struct ProbeAll {
 }
 
 /// Probes `target` once per key type in `key_types` (in that order) and keeps every distinct
-/// chain. A failure before the handshake (no connection, no STARTTLS) ends the probe, since
-/// another key type would meet it too; a failed handshake only means the server holds no
-/// certificate of that type, unless every type fails. When no chain was fetched, the most
-/// telling error is returned.
+/// chain. Before any chain is fetched, a failure before the handshake (no connection, no
+/// STARTTLS) ends the probe, since another key type would meet it too; a failed handshake only
+/// means the server may hold no certificate of that type, so the next type is tried. Once a
+/// chain is in hand, every later failure is recorded and the probe goes on. When no chain was
+/// fetched, the most telling error is returned.
 pub fn probe_all(
     net: &dyn Net,
     target: &Target,
@@ -745,7 +775,7 @@ pub fn probe_all(
                     chains.push(presented);
                 }
             }
-            Err(e) if e.is_handshake_error() => failures.push((key_type, e)),
+            Err(e) if e.is_handshake_error() || !chains.is_empty() => failures.push((key_type, e)),
             Err(e) => return Err(e),
         }
     }

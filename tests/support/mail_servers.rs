@@ -83,6 +83,8 @@ pub enum Behaviour {
     SmtpDelayedGreeting { seconds: u64, partial: bool },
     /// POP3 that sends `+OK` and `-ERR` at once, then closes (Cyrus in maintenance).
     Pop3ErrAfterGreeting,
+    /// Implicit TLS on the first connection; every later one is accepted and left silent.
+    ImplicitTlsOnce,
 }
 
 /// The TLS versions a server accepts.
@@ -171,7 +173,12 @@ impl MailServer {
                 while !shutdown.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((tcp, _)) => {
-                            accepted.fetch_add(1, Ordering::SeqCst);
+                            let index = accepted.fetch_add(1, Ordering::SeqCst);
+                            let behaviour = match behaviour {
+                                Behaviour::ImplicitTlsOnce if index > 0 => Behaviour::Silent,
+                                Behaviour::ImplicitTlsOnce => Behaviour::ImplicitTls,
+                                other => other,
+                            };
                             let conn = Conn {
                                 tcp,
                                 shutdown: shutdown.clone(),
@@ -353,7 +360,7 @@ impl Conn {
                 self.imap(behaviour)
             }
             Behaviour::Pop3Stls | Behaviour::Pop3NoCapa => self.pop3(behaviour),
-            Behaviour::ImplicitTls => self.tls(Proto::Smtp),
+            Behaviour::ImplicitTls | Behaviour::ImplicitTlsOnce => self.tls(Proto::Smtp),
             Behaviour::Silent => self.drain(),
             Behaviour::PlainText => {
                 if self.send("220 mx.example.test ESMTP plain text only\r\n") {
