@@ -107,60 +107,46 @@ impl TsigKey {
         algorithm: TsigAlg,
         text: &str,
     ) -> Result<TsigKey, KeyFileError> {
-        let text: String = text
+        // Comments (`#`, `//`) go; then words, with braces and semicolons as separators.
+        let without_comments: String = text
             .lines()
-            .map(|l| l.split(['#', ';']).next().unwrap_or_default().to_owned() + "\n")
-            .collect::<String>()
-            // `;` ends statements in BIND syntax; the split above removed them with comments.
-            ;
-        let bind_secret = quoted_after(&text, "secret");
-        let knot_secret = text.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("secret:")
-                .map(str::trim)
-                .map(str::to_owned)
-        });
-        let secret_b64 = match (bind_secret, knot_secret) {
-            (Some(s), _) | (None, Some(s)) => s,
-            (None, None) => {
-                let bare: String = text.split_whitespace().collect();
-                if bare.is_empty() || text.contains('{') || text.contains(':') {
-                    return Err(KeyFileError::NoSecret);
-                }
-                bare
+            .map(|l| {
+                let l = l.split('#').next().unwrap_or_default();
+                l.split("//").next().unwrap_or_default().to_owned() + "\n"
+            })
+            .collect();
+        let words: Vec<&str> = without_comments
+            .split(|c: char| c.is_whitespace() || c == '{' || c == '}' || c == ';')
+            .filter(|w| !w.is_empty())
+            .collect();
+        let after = |keys: &[&str]| -> Option<String> {
+            words
+                .iter()
+                .position(|w| keys.contains(w))
+                .and_then(|i| words.get(i + 1))
+                .map(|v| v.trim_matches('"').to_owned())
+        };
+        let secret_b64 = match after(&["secret", "secret:"]) {
+            Some(s) => s,
+            // The base64 secret alone, perhaps over several lines.
+            None if !words.is_empty() && !without_comments.contains(['{', '"', ':']) => {
+                words.concat()
             }
+            None => return Err(KeyFileError::NoSecret),
         };
         let secret = data_encoding::BASE64
-            .decode(secret_b64.trim().as_bytes())
+            .decode(secret_b64.as_bytes())
             .map_err(|_| KeyFileError::Base64)?;
         if secret.is_empty() {
             return Err(KeyFileError::Empty);
         }
-        let found_name = quoted_after(&text, "key").or_else(|| {
-            text.lines().find_map(|l| {
-                l.trim()
-                    .trim_start_matches("- ")
-                    .strip_prefix("id:")
-                    .map(|v| v.trim().to_owned())
-            })
-        });
-        if let Some(found) = found_name {
-            let found_norm = found.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(found) = after(&["key", "id:"]) {
             let expected = name_text(name);
-            if found_norm != expected.trim_end_matches('.') {
+            if found.trim_end_matches('.').to_ascii_lowercase() != expected.trim_end_matches('.') {
                 return Err(KeyFileError::OtherKey { found, expected });
             }
         }
-        let found_alg = text.lines().find_map(|l| {
-            let l = l.trim();
-            l.strip_prefix("algorithm").map(|rest| {
-                rest.trim_start_matches(':')
-                    .trim()
-                    .trim_matches('"')
-                    .to_owned()
-            })
-        });
-        if let Some(found) = found_alg
+        if let Some(found) = after(&["algorithm", "algorithm:"])
             && TsigAlg::parse(&found) != Some(algorithm)
         {
             return Err(KeyFileError::OtherAlgorithm {
@@ -174,26 +160,6 @@ impl TsigKey {
             secret,
         })
     }
-}
-
-/// The text between the quotes after `word` (`secret "abc"` → `abc`).
-fn quoted_after(text: &str, word: &str) -> Option<String> {
-    let mut rest = text;
-    while let Some(at) = rest.find(word) {
-        let before_ok = rest[..at]
-            .chars()
-            .next_back()
-            .is_none_or(|c| c.is_whitespace() || c == '{');
-        let after = &rest[at + word.len()..];
-        if before_ok && after.starts_with(char::is_whitespace) {
-            let after = after.trim_start();
-            if let Some(q) = after.strip_prefix('"') {
-                return q.split_once('"').map(|(v, _)| v.to_owned());
-            }
-        }
-        rest = &rest[at + word.len()..];
-    }
-    None
 }
 
 /// What to change: the zone, the owners whose TLSA RRsets are replaced, and the new records.
@@ -339,7 +305,15 @@ mod tests {
         let knot = format!(
             "key:\n  - id: danekit-key\n    algorithm: hmac-sha256\n    secret: {SECRET}\n"
         );
-        for text in [bind.as_str(), knot.as_str(), SECRET, &format!("{SECRET}\n")] {
+        let one_line =
+            format!("key \"danekit-key.\" {{ algorithm hmac-sha256; secret \"{SECRET}\"; }};");
+        for text in [
+            bind.as_str(),
+            knot.as_str(),
+            one_line.as_str(),
+            SECRET,
+            &format!("# made by hand\n{SECRET}\n"),
+        ] {
             let k = TsigKey::from_file_text(&n, TsigAlg::HmacSha256, text).unwrap();
             assert_eq!(k.secret.len(), 32, "{text}");
         }

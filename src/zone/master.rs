@@ -158,12 +158,11 @@ fn entries(file: &str, text: &str) -> Result<Vec<Entry>, MasterError> {
             }
         }
         flush(&mut token, entry);
-        if depth == 0 {
-            if let Some(done) = current.take()
-                && !done.tokens.is_empty()
-            {
-                out.push(done);
-            }
+        if depth == 0
+            && let Some(done) = current.take()
+            && !done.tokens.is_empty()
+        {
+            out.push(done);
         }
     }
     if let Some(open) = current {
