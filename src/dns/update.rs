@@ -107,31 +107,18 @@ impl TsigKey {
         algorithm: TsigAlg,
         text: &str,
     ) -> Result<TsigKey, KeyFileError> {
-        // Comments (`#`, `//`) go; then words, with braces and semicolons as separators.
-        let without_comments: String = text
-            .lines()
-            .map(|l| {
-                let l = l.split('#').next().unwrap_or_default();
-                l.split("//").next().unwrap_or_default().to_owned() + "\n"
-            })
-            .collect();
-        let words: Vec<&str> = without_comments
-            .split(|c: char| c.is_whitespace() || c == '{' || c == '}' || c == ';')
-            .filter(|w| !w.is_empty())
-            .collect();
+        let words = key_file_words(text);
         let after = |keys: &[&str]| -> Option<String> {
             words
                 .iter()
-                .position(|w| keys.contains(w))
+                .position(|w| keys.contains(&w.as_str()))
                 .and_then(|i| words.get(i + 1))
-                .map(|v| v.trim_matches('"').to_owned())
+                .cloned()
         };
         let secret_b64 = match after(&["secret", "secret:"]) {
             Some(s) => s,
             // The base64 secret alone, perhaps over several lines.
-            None if !words.is_empty() && !without_comments.contains(['{', '"', ':']) => {
-                words.concat()
-            }
+            None if !words.is_empty() && !text.contains(['{', '"', ':']) => words.concat(),
             None => return Err(KeyFileError::NoSecret),
         };
         let secret = data_encoding::BASE64
@@ -160,6 +147,37 @@ impl TsigKey {
             secret,
         })
     }
+}
+
+/// The words of a key file: quoted strings whole (a base64 secret may hold `//`), braces,
+/// semicolons and white space as separators, and `#` or a `//` that starts a word ending the
+/// line (BIND and YAML comments).
+fn key_file_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    for line in text.lines() {
+        let mut word = String::new();
+        let mut chars = line.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '"' => {
+                    let quoted: String = chars.by_ref().take_while(|&q| q != '"').collect();
+                    words.push(quoted);
+                }
+                '#' => break,
+                '/' if word.is_empty() && chars.peek() == Some(&'/') => break,
+                c if c.is_whitespace() || matches!(c, '{' | '}' | ';') => {
+                    if !word.is_empty() {
+                        words.push(std::mem::take(&mut word));
+                    }
+                }
+                c => word.push(c),
+            }
+        }
+        if !word.is_empty() {
+            words.push(word);
+        }
+    }
+    words
 }
 
 /// What to change: the zone, the owners whose TLSA RRsets are replaced, and the new records.
@@ -339,6 +357,25 @@ mod tests {
             TsigKey::from_file_text(&n, TsigAlg::HmacSha256, "key x { };").unwrap_err(),
             KeyFileError::NoSecret
         );
+    }
+
+    #[test]
+    fn secrets_may_hold_slashes() {
+        let n = name("danekit-key.");
+        let secret = "ab//YYy25bbsxeLxQDrOJ5ekdFZBqFtmWjAmJK0VcV4=";
+        let want = data_encoding::BASE64.decode(secret.as_bytes()).unwrap();
+        for text in [
+            format!(
+                "key \"danekit-key\" {{ // the update key\n algorithm hmac-sha256;\n secret \"{secret}\"; # here\n}};\n"
+            ),
+            format!(
+                "key:\n  - id: danekit-key\n    algorithm: hmac-sha256\n    secret: {secret} # comment\n"
+            ),
+            format!("{secret}\n"),
+        ] {
+            let k = TsigKey::from_file_text(&n, TsigAlg::HmacSha256, &text).unwrap();
+            assert_eq!(k.secret, want, "{text}");
+        }
     }
 
     #[test]
