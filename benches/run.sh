@@ -64,7 +64,7 @@ t = time.monotonic()
 code = subprocess.run(args, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
 wall = (time.monotonic() - t) * 1e3
 rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print("hostile: %-32s exit %d  %8.1f ms  peak %6.1f MB" % (name, code, wall, rss))
+print("measure: %-34s exit %d  %8.1f ms  peak %6.1f MB" % (name, code, wall, rss))
 PY
 }
 hostile "1 GiB sparse file" "$bin" tlsa "$scratch/huge.pem"
@@ -90,3 +90,17 @@ if kill -0 "$server" 2>/dev/null; then
 else
     echo "server: openssl s_server did not start on 127.0.0.1:$port; probe timings skipped"
 fi
+
+# `danekit zone` on 1,000 services × 3 ports (target: under 0.5 s and 50 MB).
+services="$scratch/services-1000.yaml"
+{
+    echo "zone: example.test."
+    echo 'records: ["3 1 1", "2 1 1"]'
+    echo "services:"
+    for i in $(seq 1000); do
+        printf '  - host: mx%d\n    ports: [25, 465, 587]\n    cert: %s\n    next: %s\n' \
+            "$i" "$PWD/$pki/leaf-p256.fullchain.pem" "$PWD/$pki/leaf-p384.pub.pem"
+    done
+} >"$services"
+hostile "zone: 1,000 services x 3 ports" "$bin" zone "$services" --out "$scratch/out.zone"
+echo "zone: $(wc -l <"$scratch/out.zone") records written"

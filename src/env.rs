@@ -8,7 +8,7 @@
 //! has a size cap ([`read_capped`]). Nothing here interprets what it reads or writes.
 
 use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, ToSocketAddrs, UdpSocket};
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -53,6 +53,15 @@ pub trait Net: Send + Sync {
     /// Opens a TCP connection to `addr` within `timeout`. Reads and writes on the stream are
     /// bounded by `timeout` too, until the caller sets other read timeouts.
     fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<Connection>;
+
+    /// Sends one UDP datagram to `server` and returns the first datagram that comes back from
+    /// it within `timeout` (a DNS exchange; the caller checks what it got).
+    fn udp_exchange(
+        &self,
+        server: SocketAddr,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Vec<u8>>;
 }
 
 /// Why an input could not be read.
@@ -74,6 +83,10 @@ pub trait Env {
 
     /// This machine's fully qualified domain name, if it has one (for SMTP `EHLO`).
     fn fqdn(&self) -> Option<String>;
+
+    /// The recursive resolvers the system is configured with (`nameserver` lines of
+    /// `/etc/resolv.conf`), each on port 53.
+    fn system_resolvers(&self) -> Vec<SocketAddr>;
 
     /// Reads standard input to its end, at most `cap` bytes.
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError>;
@@ -141,6 +154,12 @@ impl Env for RealEnv {
         system_fqdn()
     }
 
+    fn system_resolvers(&self) -> Vec<SocketAddr> {
+        read_file(Path::new("/etc/resolv.conf"), 1024 * 1024)
+            .map(|text| resolvers_from_resolv_conf(&String::from_utf8_lossy(&text)))
+            .unwrap_or_default()
+    }
+
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError> {
         read_capped(io::stdin().lock(), cap)
     }
@@ -166,6 +185,79 @@ impl Net for SystemNet {
     fn connect(&self, addr: SocketAddr, timeout: Duration) -> io::Result<Connection> {
         connect_tcp(addr, timeout)
     }
+
+    fn udp_exchange(
+        &self,
+        server: SocketAddr,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Vec<u8>> {
+        udp_exchange(server, payload, timeout)
+    }
+}
+
+/// Sends `payload` from an ephemeral port of the right family to `server`, and returns the
+/// first datagram the server sends back within `timeout` (a connected socket hears no one
+/// else). At most 65535 bytes.
+pub fn udp_exchange(server: SocketAddr, payload: &[u8], timeout: Duration) -> io::Result<Vec<u8>> {
+    let local: SocketAddr = match server.ip() {
+        IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+        IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+    };
+    let socket = UdpSocket::bind(local)?;
+    socket.connect(server)?;
+    socket.set_read_timeout(Some(timeout))?;
+    socket.set_write_timeout(Some(timeout))?;
+    socket.send(payload)?;
+    let mut buf = vec![0u8; 65535];
+    let n = socket.recv(&mut buf)?;
+    buf.truncate(n);
+    Ok(buf)
+}
+
+/// The `nameserver` addresses of resolv.conf text, on port 53.
+pub fn resolvers_from_resolv_conf(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some("nameserver"))
+                .then(|| words.next())
+                .flatten()
+                .and_then(|a| a.split('%').next())
+                .and_then(|a| a.parse::<IpAddr>().ok())
+                .map(|ip| SocketAddr::new(ip, 53))
+        })
+        .collect()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, flushed to
+/// disk, then renamed over `path`. On any error the old file is left as it was and the
+/// temporary file is removed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".danekit-{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Resolves `host` with the system resolver within `timeout`. The lookup runs on its own
@@ -274,6 +366,34 @@ mod tests {
         );
         assert_eq!(fqdn_from_hosts(hosts, "other"), None);
         assert_eq!(fqdn_from_hosts("127.0.1.1 mx\n", "mx"), None);
+    }
+
+    #[test]
+    fn resolv_conf_nameservers() {
+        let text = "# comment\nsearch example.test\nnameserver 192.0.2.53\n\
+                    nameserver fe80::1%eth0\nnameserver bogus\noptions edns0\n";
+        assert_eq!(
+            resolvers_from_resolv_conf(text),
+            vec![
+                "192.0.2.53:53".parse().unwrap(),
+                "[fe80::1]:53".parse().unwrap()
+            ]
+        );
+    }
+
+    #[test]
+    fn atomic_writes_replace_or_leave_alone() {
+        let dir = std::env::temp_dir().join(format!("danekit-env-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("out.zone");
+        std::fs::write(&path, b"old").unwrap();
+        write_atomic(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        // A directory that does not exist: an error, nothing written anywhere.
+        let missing = dir.join("no/such/dir/out.zone");
+        assert!(write_atomic(&missing, b"x").is_err());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -13,6 +13,8 @@
 
 pub mod addr;
 pub mod cli;
+pub mod config;
+pub mod dns;
 pub mod env;
 pub mod pki;
 pub mod probe;

@@ -123,6 +123,28 @@ golden! {
     json_no_host_in_certificate: ["tlsa", "../misc/no-host-names.pem", "-o", "json"] => 0;
     zone_owner_skips_invalid_names: ["tlsa", "../misc/odd-names.pem", "-o", "zone"] => 0;
     pem_haproxy_encrypted_key: ["tlsa", "../misc/haproxy-encrypted.pem", "--records", "3 1 1,2 1 1"] => 0;
+    zone_example: ["zone", "../../../zones/example.test/services.yaml"] => 0;
+    zone_example_nsupdate: ["zone", "../../../zones/example.test/services.yaml", "-o", "nsupdate"] => 0;
+    zone_example_knotc: ["zone", "../../../zones/example.test/services.yaml", "-o", "knotc"] => 0;
+    zone_example_json: ["zone", "../../../zones/example.test/services.yaml", "-o", "json"] => 0;
+    zone_example_diff: ["zone", "../../../zones/example.test/services.yaml", "--diff", "../../../zones/example.test/example.test.db"] => 1;
+    zone_example_diff_json: ["zone", "../../../zones/example.test/services.yaml", "--diff", "../../../zones/example.test/example.test.db", "-o", "json"] => 1;
+    zone_next_is_a_key: ["zone", "../services/next-is-a-key.yaml"] => 0;
+    zone_no_zone: ["zone", "../services/no-zone.yaml", "-o", "nsupdate"] => 0;
+    zone_error_no_zone_knotc: ["zone", "../services/no-zone.yaml", "-o", "knotc"] => 2;
+    zone_error_unknown_key: ["zone", "../services/unknown-key.yaml"] => 2;
+    zone_error_bad_port: ["zone", "../services/bad-port.yaml"] => 2;
+    zone_error_bad_record_set: ["zone", "../services/bad-record-set.yaml"] => 2;
+    zone_error_host_outside_zone: ["zone", "../services/host-outside-zone.yaml"] => 2;
+    zone_error_missing_cert: ["zone", "../services/missing-cert.yaml"] => 2;
+    zone_error_cert_not_a_cert: ["zone", "../services/cert-not-a-cert.yaml"] => 2;
+    zone_error_syntax: ["zone", "../services/syntax-error.yaml"] => 2;
+    zone_error_issuer_from_lone_leaf: ["zone", "../services/issuer-from-lone-leaf.yaml"] => 2;
+    zone_error_pkix_on_25: ["zone", "../services/pkix-on-25.yaml"] => 2;
+    zone_error_missing_file: ["zone", "../services/no-such.yaml", "-o", "json"] => 2;
+    zone_error_apply_without_update: ["zone", "../services/no-zone.yaml", "--apply"] => 2;
+    zone_error_diff_missing_zone_file: ["zone", "../../../zones/example.test/services.yaml", "--diff", "no-such.db"] => 2;
+    zone_error_bad_format: ["zone", "../../../zones/example.test/services.yaml", "-o", "rdata"] => 2;
 }
 
 fn pki_dir() -> PathBuf {

@@ -9,6 +9,7 @@
 mod args;
 mod output;
 mod tlsa;
+mod zone;
 
 use std::ffi::OsString;
 use std::time::Duration;
@@ -109,11 +110,15 @@ struct Global {
 enum Command {
     /// Compute TLSA records from certificates, chains, keys, CSRs or a live server
     Tlsa(Box<tlsa::TlsaArgs>),
+    /// TLSA records of a services file: zone text, nsupdate/knotc scripts, drift, RFC 2136 updates
+    Zone(zone::ZoneArgs),
 }
 
 /// What every command gets besides its own arguments.
 pub struct Context {
     pub now: Timestamp,
+    /// `--resolver`, in the order given.
+    pub resolvers: Vec<crate::addr::HostPort>,
     pub timeout: Duration,
     pub output: Option<String>,
     pub quiet: bool,
@@ -134,6 +139,7 @@ where
     let json = cli.global.output.as_deref() == Some("json");
     let ctx = Context {
         now: cli.global.now.unwrap_or(Timestamp(env.now())),
+        resolvers: cli.global.resolver.clone(),
         timeout: cli.global.timeout,
         output: cli.global.output.clone(),
         quiet: cli.global.quiet,
@@ -141,6 +147,7 @@ where
     };
     let result = match &cli.command {
         Command::Tlsa(args) => tlsa::run(args, &ctx, env),
+        Command::Zone(args) => zone::run(args, &ctx, env),
     };
     match result {
         Ok(exit) => exit as u8,

@@ -818,6 +818,21 @@ impl Net for LoopbackNet {
         }
         connect_tcp(addr, timeout)
     }
+
+    fn udp_exchange(
+        &self,
+        server: SocketAddr,
+        payload: &[u8],
+        timeout: Duration,
+    ) -> io::Result<Vec<u8>> {
+        if !server.ip().is_loopback() {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("{server} is not loopback; tests stay on loopback"),
+            ));
+        }
+        danekit::env::udp_exchange(server, payload, timeout)
+    }
 }
 
 impl Env for LoopbackEnv {
@@ -831,6 +846,10 @@ impl Env for LoopbackEnv {
 
     fn fqdn(&self) -> Option<String> {
         self.fqdn.clone()
+    }
+
+    fn system_resolvers(&self) -> Vec<SocketAddr> {
+        Vec::new()
     }
 
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError> {
