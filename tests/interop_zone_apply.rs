@@ -270,6 +270,16 @@ fn after_update(
 // ---------------------------------------------------------------------------------------------
 // TSIG keys
 
+/// As many random bytes as `algorithm`'s output: 32 for hmac-sha256, 64 for hmac-sha512.
+fn random_bytes(algorithm: &str) -> Vec<u8> {
+    let len = if algorithm == "hmac-sha512" { 64 } else { 32 };
+    let mut bytes = vec![0u8; len];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .expect("reading /dev/urandom");
+    bytes
+}
+
 /// A TSIG key (RFC 8945).
 #[derive(Debug, Clone)]
 struct TsigKey {
@@ -280,13 +290,32 @@ struct TsigKey {
 }
 
 impl TsigKey {
-    /// A key with a fresh random secret as long as the algorithm's output (RFC 8945 §6).
+    /// A key with a fresh random secret as long as the algorithm's output (RFC 8945 §6),
+    /// whose base64 form has no `//`: about one random secret in a hundred has one, and
+    /// [`TsigKey::with_slashes`] makes such secrets on purpose, for a test of their own.
     fn random(name: &str, algorithm: &'static str) -> TsigKey {
-        let len = if algorithm == "hmac-sha512" { 64 } else { 32 };
-        let mut bytes = vec![0u8; len];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .expect("reading /dev/urandom");
+        loop {
+            let key = TsigKey::from_bytes(name, algorithm, random_bytes(algorithm));
+            if !key.secret.contains("//") {
+                return key;
+            }
+        }
+    }
+
+    /// A random key whose base64 secret holds `//` in its middle (bytes 15 and 16 set so that
+    /// base64 characters 20 and 21 are `/`, the digit 63). `//` starts a comment in BIND's
+    /// configuration syntax, but not inside a quoted string, and a bare base64 secret has no
+    /// comments at all.
+    fn with_slashes(name: &str, algorithm: &'static str) -> TsigKey {
+        let mut bytes = random_bytes(algorithm);
+        bytes[15] = 0xff;
+        bytes[16] |= 0xf0;
+        let key = TsigKey::from_bytes(name, algorithm, bytes);
+        assert_eq!(&key.secret[20..22], "//", "{key:?}");
+        key
+    }
+
+    fn from_bytes(name: &str, algorithm: &'static str, bytes: Vec<u8>) -> TsigKey {
         TsigKey {
             name: name.to_string(),
             algorithm,
@@ -339,6 +368,15 @@ struct ServerKeys {
 }
 
 impl ServerKeys {
+    /// Keys with secrets that hold `//`.
+    fn with_slashes() -> ServerKeys {
+        ServerKeys {
+            sha256: TsigKey::with_slashes("danekit-key.", "hmac-sha256"),
+            sha512: TsigKey::with_slashes("danekit-key512.", "hmac-sha512"),
+            refused: TsigKey::with_slashes("refused-key.", "hmac-sha256"),
+        }
+    }
+
     fn random() -> ServerKeys {
         ServerKeys {
             sha256: TsigKey::random("danekit-key.", "hmac-sha256"),
@@ -985,6 +1023,17 @@ struct ZoneReport {
     diff: Option<ZoneDiff>,
     #[serde(default)]
     error: Option<ErrorReport>,
+    #[serde(default)]
+    apply: Option<ApplyReport>,
+}
+
+/// `apply` of the JSON document: the server's answer in words.
+#[derive(Debug, Deserialize)]
+struct ApplyReport {
+    server: String,
+    owners: Vec<String>,
+    rcode: String,
+    tsig_error: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -1446,8 +1495,9 @@ fn knotc_script_from_danekit_updates_knotd() {
 /// `--apply` with `key` against a fresh server of `flavour`:
 ///
 /// 1. the managed RRsets are replaced, nothing else changes, and the serial grows;
-/// 2. the same file again: exit 0, the same zone, and the same serial (neither server bumps
-///    the serial for an update that changes nothing);
+/// 2. the same file again, with `-o json`: exit 0, `"verdict": "ok"`, `apply` with the server,
+///    the managed owners and `NOERROR`; the same zone, and the same serial (neither server
+///    bumps the serial for an update that changes nothing);
 /// 3. `cert:` of `mail` points to another chain: its `3 1 1` records change, its issuer
 ///    record (the same intermediate CA) stays, nothing else changes, and the serial grows.
 fn apply_scenario(flavour: Flavour, which: fn(&ServerKeys) -> &TsigKey) {
@@ -1473,7 +1523,31 @@ fn apply_scenario(flavour: Flavour, which: fn(&ServerKeys) -> &TsigKey) {
         &format!("greater than {}", start.serial),
     );
 
-    apply(&file, &keys).expect_code(0, &server.logs());
+    let again = danekit_zone(&file, &["--apply", "--timeout", TIMEOUT, "-o", "json"]);
+    again
+        .expect_code(0, &server.logs())
+        .expect_no_secret(&keys.secrets());
+    let report = parse_report(&again);
+    let applied = report
+        .apply
+        .unwrap_or_else(|| panic!("no `apply` object: {}", again.describe()));
+    assert_eq!(report.verdict, "ok", "{}", again.describe());
+    assert_eq!(
+        (
+            applied.server.as_str(),
+            applied.rcode.as_str(),
+            applied.tsig_error.as_deref()
+        ),
+        (server.socket().as_str(), "NOERROR", None),
+        "{}",
+        again.describe()
+    );
+    assert_eq!(
+        applied.owners.iter().cloned().collect::<BTreeSet<_>>(),
+        managed,
+        "{}",
+        again.describe()
+    );
     let second = server.assert_zone(
         "after the same --apply again",
         &expected,
@@ -1527,6 +1601,64 @@ fn apply_to_knotd_with_hmac_sha512() {
     apply_scenario(Flavour::Knot, |k| &k.sha512);
 }
 
+/// TSIG secrets whose base64 holds `//` (about one random secret in a hundred): read whole from
+/// BIND's `key {}` clause (hmac-sha256, where `//` inside the quoted secret is no comment) and
+/// from a bare secret file (hmac-sha512). BIND's own `nsupdate -k` takes the same clause
+/// first, so the file is known to be good. Each `--apply` must then update named.
+#[test]
+fn apply_with_secrets_that_hold_slashes() {
+    let Some(tools) = Tools::find(Flavour::Named) else {
+        return;
+    };
+    let Some(nsupdate) = require_tool("nsupdate", "bind9-dnsutils") else {
+        return;
+    };
+    let keys = ServerKeys::with_slashes();
+    let server = DnsServer::start(&tools, &keys);
+    let work = TempDir::new("zone-slashes");
+    let initial = initial_zone(&server.slot.token);
+    let data = filler(0x77);
+    let reply = nsupdate_once(&nsupdate, &server, work.path(), &keys.sha256, ZONE, &data);
+    assert_eq!(
+        (reply.0.as_str(), reply.1.as_str()),
+        ("NOERROR", "NOERROR"),
+        "nsupdate -k with a secret that holds //\n{}",
+        server.logs()
+    );
+    let owner = "_25._tcp.mail.example.test.";
+    let mut before = after_update(
+        &initial,
+        &BTreeSet::from([owner.to_string()]),
+        &BTreeSet::from([Rr::tlsa(owner, 3600, 3, 1, 1, &data)]),
+    );
+    let mut serial = server
+        .assert_zone("after nsupdate", &before, |s| s > INITIAL_SERIAL, "> 1")
+        .serial;
+    for (key, mail_cert) in [
+        (&keys.sha256, "leaf-p256.fullchain.pem"),
+        (&keys.sha512, "leaf-ed25519.fullchain.pem"),
+    ] {
+        let mut spec = services(Some(update_for(&server, key, work.path())));
+        let cert = pki(mail_cert);
+        spec.services[0].cert = (path_str(&cert).to_string(), cert);
+        let file = spec.write(&work.path().join("services.yaml"));
+        apply(&file, &keys).expect_code(0, &server.logs());
+        let after = after_update(&before, &spec.managed(), &spec.published());
+        serial = server
+            .assert_zone(
+                &format!(
+                    "after --apply with the {} secret {}",
+                    key.algorithm, key.secret
+                ),
+                &after,
+                |s| s > serial,
+                &format!("greater than {serial}"),
+            )
+            .serial;
+        before = after;
+    }
+}
+
 /// `--apply` that the server refuses: exit 1, the RCODE and TSIG error that the server sent
 /// (see [`harness_self_test`], which checks them with `nsupdate`) named on stderr, the zone
 /// unchanged, and no secret printed.
@@ -1542,38 +1674,30 @@ fn refusal_scenario(flavour: Flavour) {
 
     let wrong = keys.sha256.with_other_secret();
     let unknown = TsigKey::random("nobody-key.", "hmac-sha256");
+    let tsig = |error: &'static str| (error != "NOERROR").then_some(error);
     let (refused_rcode, refused_tsig) = refused_key_reply(flavour);
-    let mut cases: Vec<(&str, TsigKey, &str, Vec<&str>)> = vec![
-        (
-            "a wrong secret",
-            wrong.clone(),
-            ZONE,
-            vec!["NOTAUTH", "BADSIG"],
-        ),
-        (
-            "an unknown key",
-            unknown.clone(),
-            ZONE,
-            vec!["NOTAUTH", "BADKEY"],
-        ),
+    // (what, key, zone, RCODE, TSIG error): what the servers answer nsupdate too.
+    let cases: [(&str, &TsigKey, &str, &str, Option<&str>); 4] = [
+        ("a wrong secret", &wrong, ZONE, "NOTAUTH", Some("BADSIG")),
+        ("an unknown key", &unknown, ZONE, "NOTAUTH", Some("BADKEY")),
         (
             "a key without the right to update",
-            keys.refused.clone(),
+            &keys.refused,
             ZONE,
-            vec![refused_rcode],
+            refused_rcode,
+            tsig(refused_tsig),
         ),
         (
             "a zone the server does not serve",
-            keys.sha256.clone(),
+            &keys.sha256,
             "other.test.",
-            vec!["NOTAUTH"],
+            "NOTAUTH",
+            None,
         ),
     ];
-    if refused_tsig != "NOERROR" {
-        cases[2].3.push(refused_tsig);
-    }
-    for (what, key, zone, words) in cases {
-        let mut spec = services(Some(update_for(&server, &key, work.path())));
+    let secrets = [&keys.secrets()[..], &[&wrong.secret, &unknown.secret]].concat();
+    for (what, key, zone, rcode, tsig_error) in cases {
+        let mut spec = services(Some(update_for(&server, key, work.path())));
         spec.zone = zone.to_string();
         for s in &mut spec.services {
             if s.host.ends_with('.') {
@@ -1581,18 +1705,39 @@ fn refusal_scenario(flavour: Flavour) {
             }
         }
         let file = spec.write(&work.path().join("services.yaml"));
-        let run = apply(&file, &keys);
-        run.expect_code(1, &server.logs())
-            .expect_no_secret(&[&wrong.secret, &unknown.secret]);
-        let stderr = run.stderr();
-        for word in words {
+
+        // Text: the RCODE and the TSIG error in words.
+        let text = apply(&file, &keys);
+        text.expect_code(1, &server.logs())
+            .expect_no_secret(&secrets);
+        let said = format!("{}{}", text.stdout(), text.stderr());
+        for word in std::iter::once(rcode).chain(tsig_error) {
             assert!(
-                stderr.contains(word),
-                "{} answered an update with {what}: danekit must name {word}:\n{}",
+                said.contains(word),
+                "{} answered an update with {what} with {rcode}{}: danekit must name {word}:\n{}",
                 flavour.name(),
-                run.describe()
+                tsig_error.map(|t| format!("/{t}")).unwrap_or_default(),
+                text.describe()
             );
         }
+
+        // JSON: `"verdict": "fail"` and `apply.rcode`, `apply.tsig_error` exactly.
+        let json = danekit_zone(&file, &["--apply", "--timeout", TIMEOUT, "-o", "json"]);
+        json.expect_code(1, &server.logs())
+            .expect_no_secret(&secrets);
+        let report = parse_report(&json);
+        assert_eq!(report.verdict, "fail", "{}", json.describe());
+        let applied = report
+            .apply
+            .unwrap_or_else(|| panic!("no `apply` object: {}", json.describe()));
+        assert_eq!(
+            (applied.rcode.as_str(), applied.tsig_error.as_deref()),
+            (rcode, tsig_error),
+            "{} answered an update with {what}: {}",
+            flavour.name(),
+            json.describe()
+        );
+
         server.assert_zone(
             &format!("after --apply with {what}"),
             &initial,
