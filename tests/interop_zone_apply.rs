@@ -24,9 +24,11 @@
 //!   `key {}` syntax, the hmac-sha512 one as the bare base64 secret): the managed RRsets are
 //!   replaced and nothing else changes, the SOA serial grows; the same file again changes
 //!   nothing, not even the serial; a new certificate replaces the old record;
-//! - `--apply` refused (wrong secret, unknown key, key without update rights, zone not served):
-//!   exit 1, the server's RCODE and TSIG error named, the zone unchanged, the secret never
-//!   printed; and with no server at the address, exit 3;
+//! - `--apply` refused (wrong secret, unknown key, key without update rights, zone not served,
+//!   and a clock a day behind under `faketime`): exit 1, the server's RCODE and TSIG error
+//!   named, the zone unchanged, the secret never printed; and with no server at the address,
+//!   exit 3;
+//! - TSIG secrets whose base64 holds `//`, in a BIND `key {}` clause and bare;
 //! - `--diff-live --resolver` against named, and `--diff ZONEFILE`, before and after a change.
 //!
 //! With `CI=true` a missing tool fails the test; without it the test prints `skipped: …`.
@@ -999,11 +1001,31 @@ impl Run {
 
 /// `danekit zone FILE ARGS…`.
 fn danekit_zone(file: &Path, args: &[&str]) -> Run {
+    danekit_zone_skewed(None, file, args)
+}
+
+/// `danekit zone FILE ARGS…`, run by `faketime -f -1d` when `faketime` is given: a clock a day
+/// behind, for a TSIG time outside every server's fudge (RFC 8945 §5.2.3).
+fn danekit_zone_skewed(faketime: Option<&Path>, file: &Path, args: &[&str]) -> Run {
     let mut all: Vec<&OsStr> = vec![OsStr::new("zone"), file.as_os_str()];
     all.extend(args.iter().map(OsStr::new));
-    Run {
-        line: describe(danekit_bin(), &all),
-        out: run(danekit_bin(), &all, None),
+    match faketime {
+        None => Run {
+            line: describe(danekit_bin(), &all),
+            out: run(danekit_bin(), &all, None),
+        },
+        Some(faketime) => {
+            let mut skewed: Vec<&OsStr> = vec![
+                OsStr::new("-f"),
+                OsStr::new("-1d"),
+                OsStr::new(danekit_bin()),
+            ];
+            skewed.extend(all);
+            Run {
+                line: describe(faketime, &skewed),
+                out: run(faketime, &skewed, None),
+            }
+        }
     }
 }
 
@@ -1659,10 +1681,22 @@ fn apply_with_secrets_that_hold_slashes() {
     }
 }
 
-/// `--apply` that the server refuses: exit 1, the RCODE and TSIG error that the server sent
-/// (see [`harness_self_test`], which checks them with `nsupdate`) named on stderr, the zone
-/// unchanged, and no secret printed.
+/// `--apply` that the server refuses (a wrong secret, an unknown key, a key without the right
+/// to update, a zone it does not serve, and, under `faketime`, a clock a day behind): exit 1,
+/// the RCODE and TSIG error that the server sent (the first four as [`harness_self_test`]
+/// sees them with `nsupdate`) named in the text output and given exactly in JSON (`"verdict":
+/// "fail"`, `apply.rcode`, `apply.tsig_error`), the zone unchanged, and no secret printed.
 fn refusal_scenario(flavour: Flavour) {
+    /// What is wrong, the key, the zone, `faketime` for a skewed clock, the RCODE and the TSIG
+    /// error.
+    type Refusal<'a> = (
+        &'a str,
+        &'a TsigKey,
+        &'a str,
+        Option<PathBuf>,
+        &'a str,
+        Option<&'a str>,
+    );
     let Some(tools) = Tools::find(flavour) else {
         return;
     };
@@ -1676,14 +1710,30 @@ fn refusal_scenario(flavour: Flavour) {
     let unknown = TsigKey::random("nobody-key.", "hmac-sha256");
     let tsig = |error: &'static str| (error != "NOERROR").then_some(error);
     let (refused_rcode, refused_tsig) = refused_key_reply(flavour);
-    // (what, key, zone, RCODE, TSIG error): what the servers answer nsupdate too.
-    let cases: [(&str, &TsigKey, &str, &str, Option<&str>); 4] = [
-        ("a wrong secret", &wrong, ZONE, "NOTAUTH", Some("BADSIG")),
-        ("an unknown key", &unknown, ZONE, "NOTAUTH", Some("BADKEY")),
+    // (what, key, zone, a skewed clock, RCODE, TSIG error): the last is what the servers
+    // answer nsupdate too (see harness_self_test).
+    let mut cases: Vec<Refusal> = vec![
+        (
+            "a wrong secret",
+            &wrong,
+            ZONE,
+            None,
+            "NOTAUTH",
+            Some("BADSIG"),
+        ),
+        (
+            "an unknown key",
+            &unknown,
+            ZONE,
+            None,
+            "NOTAUTH",
+            Some("BADKEY"),
+        ),
         (
             "a key without the right to update",
             &keys.refused,
             ZONE,
+            None,
             refused_rcode,
             tsig(refused_tsig),
         ),
@@ -1691,12 +1741,24 @@ fn refusal_scenario(flavour: Flavour) {
             "a zone the server does not serve",
             &keys.sha256,
             "other.test.",
+            None,
             "NOTAUTH",
             None,
         ),
     ];
+    // A clock a day behind: BADTIME, in a response the server signs (RFC 8945 §5.2.3).
+    if let Some(faketime) = require_tool("faketime", "faketime") {
+        cases.push((
+            "a clock a day behind",
+            &keys.sha256,
+            ZONE,
+            Some(faketime),
+            "NOTAUTH",
+            Some("BADTIME"),
+        ));
+    }
     let secrets = [&keys.secrets()[..], &[&wrong.secret, &unknown.secret]].concat();
-    for (what, key, zone, rcode, tsig_error) in cases {
+    for (what, key, zone, faketime, rcode, tsig_error) in cases {
         let mut spec = services(Some(update_for(&server, key, work.path())));
         spec.zone = zone.to_string();
         for s in &mut spec.services {
@@ -1707,7 +1769,8 @@ fn refusal_scenario(flavour: Flavour) {
         let file = spec.write(&work.path().join("services.yaml"));
 
         // Text: the RCODE and the TSIG error in words.
-        let text = apply(&file, &keys);
+        let faketime = faketime.as_deref();
+        let text = danekit_zone_skewed(faketime, &file, &["--apply", "--timeout", TIMEOUT]);
         text.expect_code(1, &server.logs())
             .expect_no_secret(&secrets);
         let said = format!("{}{}", text.stdout(), text.stderr());
@@ -1722,7 +1785,11 @@ fn refusal_scenario(flavour: Flavour) {
         }
 
         // JSON: `"verdict": "fail"` and `apply.rcode`, `apply.tsig_error` exactly.
-        let json = danekit_zone(&file, &["--apply", "--timeout", TIMEOUT, "-o", "json"]);
+        let json = danekit_zone_skewed(
+            faketime,
+            &file,
+            &["--apply", "--timeout", TIMEOUT, "-o", "json"],
+        );
         json.expect_code(1, &server.logs())
             .expect_no_secret(&secrets);
         let report = parse_report(&json);
