@@ -1,6 +1,8 @@
-//! Interoperability of `danekit tlsa -o zone`: the lines load in BIND's `named-checkzone` and
-//! Knot's `kzonecheck` when `$INCLUDE`d under a stub SOA/NS, and BIND reads back exactly the
-//! records danekit meant (compared with the zone `named-checkzone -D` dumps).
+//! Interoperability of `danekit tlsa -o zone` and `danekit zone -o zone`: the lines load in
+//! BIND's `named-checkzone` and Knot's `kzonecheck` when `$INCLUDE`d under a stub SOA/NS, and
+//! BIND reads back exactly the records danekit meant (compared with the zone
+//! `named-checkzone -D` dumps). `tests/interop_zone_apply.rs` loads `danekit zone` output into
+//! running servers.
 //!
 //! With `CI=true` a missing tool fails the test; without it the test prints `skipped: …`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -8,9 +10,13 @@
 mod support;
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use support::interop::{TempDir, danekit_ok, normalise_hex, pki, require_tool, run, run_ok};
+use support::interop::{
+    TempDir, danekit_bin, danekit_ok, danekit_tlsa_json, describe, normalise_hex, pki,
+    require_tool, run, run_ok,
+};
 
 /// Parameter sets covering every selector and matching type for usages 2 and 3, including the
 /// large `x 0 0` records that wrap in BIND's output.
@@ -147,4 +153,204 @@ fn kzonecheck_accepts_the_fragment() {
         None,
     );
     assert!(!out.status.success(), "kzonecheck accepted bad hex");
+}
+
+/// A services file with relative paths, in `dir/conf/services.yaml`: its certificates in
+/// `dir/certs/` (`../certs/…`) and beside it (`dns.chain.pem`); hosts relative to the zone and
+/// fully qualified; default and per-service parameter sets, a next key, a per-service TTL and
+/// `proto: udp`. Returns the file and the records it must give, each computed by
+/// `danekit tlsa -o json` from the same fixtures.
+fn relative_services(dir: &Path) -> (PathBuf, BTreeSet<(String, String)>) {
+    let conf = dir.join("conf");
+    let certs = dir.join("certs");
+    std::fs::create_dir(&conf).expect("conf directory");
+    std::fs::create_dir(&certs).expect("certs directory");
+    for (fixture, to) in [
+        ("leaf-p256.fullchain.pem", certs.join("mail.fullchain.pem")),
+        ("leaf-rsa2048.chain.pem", certs.join("imap.chain.pem")),
+        ("leaf-p384.pub.pem", certs.join("imap.next.pub.pem")),
+        ("leaf-ed25519.chain.pem", conf.join("dns.chain.pem")),
+    ] {
+        std::fs::copy(pki(fixture), &to).expect("copy fixture");
+    }
+    let yaml = "zone: example.test.\n\
+                ttl: 3600\n\
+                records: [\"3 1 1\", \"2 1 1\"]\n\
+                services:\n\
+                \x20 - host: mail\n\
+                \x20   ports: [25, 465]\n\
+                \x20   cert: ../certs/mail.fullchain.pem\n\
+                \x20 - host: imap.example.test.\n\
+                \x20   ports: [993]\n\
+                \x20   proto: tcp\n\
+                \x20   cert: ../certs/imap.chain.pem\n\
+                \x20   next: ../certs/imap.next.pub.pem\n\
+                \x20   records: [\"3 1 1\"]\n\
+                \x20   ttl: 300\n\
+                \x20 - host: dns\n\
+                \x20   ports: [853]\n\
+                \x20   proto: udp\n\
+                \x20   cert: dns.chain.pem\n\
+                \x20   records: [\"3 1 1\"]\n";
+    let file = conf.join("services.yaml");
+    std::fs::write(&file, yaml).expect("write services.yaml");
+
+    let mut expected = BTreeSet::new();
+    for (inputs, records, host, port, proto, ttl) in [
+        (
+            vec!["leaf-p256.fullchain.pem"],
+            "3 1 1,2 1 1",
+            "mail.example.test",
+            "25",
+            "tcp",
+            "3600",
+        ),
+        (
+            vec!["leaf-p256.fullchain.pem"],
+            "3 1 1,2 1 1",
+            "mail.example.test",
+            "465",
+            "tcp",
+            "3600",
+        ),
+        (
+            vec!["leaf-rsa2048.chain.pem", "leaf-p384.pub.pem"],
+            "3 1 1",
+            "imap.example.test",
+            "993",
+            "tcp",
+            "300",
+        ),
+        (
+            vec!["leaf-ed25519.chain.pem"],
+            "3 1 1",
+            "dns.example.test",
+            "853",
+            "udp",
+            "3600",
+        ),
+    ] {
+        let paths: Vec<PathBuf> = inputs.iter().map(|i| pki(i)).collect();
+        let mut args: Vec<&str> = paths
+            .iter()
+            .map(|p| p.to_str().expect("UTF-8 path"))
+            .collect();
+        args.extend([
+            "--records",
+            records,
+            "--host",
+            host,
+            "--port",
+            port,
+            "--proto",
+            proto,
+            "--ttl",
+            ttl,
+            "-q",
+        ]);
+        for r in danekit_tlsa_json(&args).records {
+            let owner = r.owner.expect("owner");
+            let line = format!(
+                "{owner} {} IN TLSA {} {} {} {}",
+                r.ttl, r.usage, r.selector, r.matching_type, r.data
+            );
+            expected.extend(tlsa_set(&line));
+        }
+    }
+    (file, expected)
+}
+
+/// `danekit zone FILE ARGS` run from `/`, so that a relative path in the file can only be read
+/// relative to the file; panics unless it exits 0, and returns stdout.
+fn danekit_zone_from_root(file: &Path, args: &[&str]) -> String {
+    let mut all = vec!["zone", file.to_str().expect("UTF-8 path")];
+    all.extend(args);
+    let line = describe(danekit_bin(), &all);
+    let out = Command::new(danekit_bin())
+        .args(&all)
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run `{line}`: {e}"));
+    assert!(
+        out.status.success(),
+        "`{line}` (from /) failed with {}\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("danekit prints UTF-8")
+}
+
+/// `danekit zone -o zone` (the default) from a services file with relative paths: master-file
+/// lines `OWNER TTL IN TLSA U S M hex`, fully qualified, no `$ORIGIN`, no repeated line, the
+/// same bytes on every run and with `--out`; exactly the records `danekit tlsa` computes for
+/// each service; and BIND's `named-checkzone` reads back the same records, and Knot's
+/// `kzonecheck` accepts them, under a stub SOA/NS.
+#[test]
+fn zone_command_output_loads_in_named_checkzone_and_kzonecheck() {
+    let Some(checkzone) = require_tool("named-checkzone", "bind9-utils") else {
+        return;
+    };
+    let Some(kzonecheck) = require_tool("kzonecheck", "knot-dnssecutils") else {
+        return;
+    };
+    let dir = TempDir::new("zone-command");
+    let (file, expected) = relative_services(dir.path());
+    let output = danekit_zone_from_root(&file, &[]);
+    assert_eq!(
+        danekit_zone_from_root(&file, &["-o", "zone"]),
+        output,
+        "-o zone is the default"
+    );
+    assert_eq!(
+        danekit_zone_from_root(&file, &[]),
+        output,
+        "the output is byte-stable"
+    );
+    let out_file = dir.path().join("out.zone");
+    danekit_zone_from_root(&file, &["--out", out_file.to_str().expect("UTF-8 path")]);
+    assert_eq!(
+        std::fs::read_to_string(&out_file).expect("--out file"),
+        output,
+        "--out writes what stdout shows"
+    );
+
+    let lines: Vec<&str> = output.lines().collect();
+    for line in &lines {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(
+            fields.len() == 8
+                && fields[0].ends_with('.')
+                && fields[1].parse::<u32>().is_ok()
+                && fields[2] == "IN"
+                && fields[3] == "TLSA",
+            "not an `OWNER TTL IN TLSA U S M hex` line: {line:?}\n{output}"
+        );
+    }
+    let unique: BTreeSet<&str> = lines.iter().copied().collect();
+    assert_eq!(unique.len(), lines.len(), "a line repeats:\n{output}");
+    let written = tlsa_set(&output);
+    assert_eq!(written.len(), 7, "records:\n{output}");
+    assert_eq!(written, expected, "danekit zone -o zone:\n{output}");
+
+    let zone = write_zone(dir.path(), &output);
+    let zone_arg = zone.to_str().expect("UTF-8 path");
+    let dump = run_ok(
+        &checkzone,
+        &["-D", "-o", "-", "example.test", zone_arg],
+        None,
+    );
+    assert_eq!(
+        tlsa_set(&String::from_utf8_lossy(&dump)),
+        written,
+        "BIND read other records than danekit zone wrote"
+    );
+    let out = run(&kzonecheck, &["-o", "example.test.", zone_arg], None);
+    assert!(
+        out.status.success(),
+        "kzonecheck refused danekit zone's output:\n{}{}\n{output}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -720,3 +720,152 @@ impl Drop for ProcessGroup {
         }
     }
 }
+
+/// An address of 127.0.0.0/8 put on the loopback interface (`ip addr add ADDR/32 dev lo`) and
+/// taken off again when dropped.
+///
+/// Most servers can bind any address of 127.0.0.0/8, since Linux routes the whole block to
+/// `lo`. BIND's `named` cannot: it listens only on the addresses that its interface scan finds,
+/// and `lo` has only 127.0.0.1, so a `listen-on { 127.A.B.C; }` of a [`LoopbackSlot`] would
+/// bind nothing. BIND's own system tests put their 10.53.0.x addresses on an interface for the
+/// same reason. Needs root. An address that is already there (another process uses it) is an
+/// `Err`, so that [`start_server`] moves to another slot, and is never removed by this type.
+pub struct LoopbackAlias {
+    ip: PathBuf,
+    addr: Ipv4Addr,
+}
+
+impl LoopbackAlias {
+    /// Adds `addr`/32 to `lo` with the `ip` binary at `ip` (iproute2).
+    pub fn add(ip: &Path, addr: Ipv4Addr) -> Result<LoopbackAlias, String> {
+        let cidr = format!("{addr}/32");
+        let args = ["addr", "add", cidr.as_str(), "dev", "lo"];
+        let out = run(ip, &args, None);
+        if out.status.success() {
+            Ok(LoopbackAlias {
+                ip: ip.to_path_buf(),
+                addr,
+            })
+        } else {
+            Err(format!(
+                "`{}` failed with {}: {}",
+                describe(ip, &args),
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    }
+
+    pub fn addr(&self) -> Ipv4Addr {
+        self.addr
+    }
+}
+
+impl Drop for LoopbackAlias {
+    fn drop(&mut self) {
+        let cidr = format!("{}/32", self.addr);
+        let _ = Command::new(&self.ip)
+            .args(["addr", "del", cidr.as_str(), "dev", "lo"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// DNS query types used by the tests.
+pub const QTYPE_SOA: u16 = 6;
+pub const QTYPE_TXT: u16 = 16;
+
+/// One DNS query over TCP (RFC 1035 §4.2.2: a two-byte length before each message) for
+/// `name` (a domain name, with or without the final dot) and `qtype`, class IN, without
+/// recursion; returns the response message. Every step waits at most `limit`. Written with
+/// `std` alone, so that a readiness check depends on no DNS tool.
+pub fn dns_query_tcp(
+    addr: Ipv4Addr,
+    port: u16,
+    name: &str,
+    qtype: u16,
+    limit: Duration,
+) -> std::io::Result<Vec<u8>> {
+    use std::io::{Error, ErrorKind};
+    const ID: [u8; 2] = [0x5a, 0x17];
+    // Header: ID, flags 0 (a query, RD clear), QDCOUNT 1, then AN/NS/ARCOUNT 0.
+    let mut msg = vec![ID[0], ID[1], 0, 0, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in name.trim_end_matches('.').split('.') {
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|l| (1..64).contains(l))
+            .ok_or_else(|| Error::new(ErrorKind::InvalidInput, format!("bad label in {name}")))?;
+        msg.push(len);
+        msg.extend_from_slice(label.as_bytes());
+    }
+    msg.push(0);
+    msg.extend_from_slice(&qtype.to_be_bytes());
+    msg.extend_from_slice(&1u16.to_be_bytes());
+    let mut stream = TcpStream::connect_timeout(&(addr, port).into(), limit)?;
+    stream.set_read_timeout(Some(limit))?;
+    stream.set_write_timeout(Some(limit))?;
+    let len = u16::try_from(msg.len()).map_err(|e| Error::new(ErrorKind::InvalidInput, e))?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(&msg);
+    stream.write_all(&framed)?;
+    let mut len = [0u8; 2];
+    stream.read_exact(&mut len)?;
+    let mut response = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    stream.read_exact(&mut response)?;
+    if response.len() < 12 || response[..2] != ID || response[2] & 0x80 == 0 {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("not a response to the query: {}", hex(&response)),
+        ));
+    }
+    Ok(response)
+}
+
+/// Waits until the DNS server at `addr`:`port` answers a TCP query for the TXT record `name`
+/// with NOERROR and an answer that holds `token`: the proof that the server has loaded its zone
+/// and is the one the test started. `exited` is asked between tries and says why the server is
+/// gone, which ends the wait at once. A server that answers without the token is somebody
+/// else's, and ends the wait too. Gives up after `limit`.
+pub fn wait_for_dns_token(
+    addr: Ipv4Addr,
+    port: u16,
+    name: &str,
+    token: &str,
+    limit: Duration,
+    mut exited: impl FnMut() -> Option<String>,
+) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    let mut last = String::from("no connection accepted");
+    loop {
+        if let Some(why) = exited() {
+            return Err(format!(
+                "the server exited ({why}) before {addr}:{port} answered"
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{addr}:{port} gave no TXT {name} with {token:?} within {limit:?}: {last}"
+            ));
+        }
+        match dns_query_tcp(addr, port, name, QTYPE_TXT, Duration::from_secs(2)) {
+            Ok(response) => {
+                let rcode = response[3] & 0x0f;
+                let answers = u16::from_be_bytes([response[6], response[7]]);
+                let has_token = response.windows(token.len()).any(|w| w == token.as_bytes());
+                match (rcode, answers, has_token) {
+                    (0, 1.., true) => return Ok(()),
+                    (0, 1.., false) => {
+                        return Err(format!(
+                            "{addr}:{port} is not our server: its TXT {name} lacks {token:?}"
+                        ));
+                    }
+                    // SERVFAIL or REFUSED while the zone is still loading.
+                    _ => last = format!("RCODE {rcode}, {answers} answers"),
+                }
+            }
+            Err(e) => last = format!("query: {e}"),
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
