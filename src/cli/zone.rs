@@ -9,7 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::output::{print_findings, print_json, verbose, write_stdout};
-use super::{Context, Exit, Failure};
+use super::{Context, Exit, Failure, resolvers};
 use crate::addr::{Host, HostPort, name_text};
 use crate::config::{self, ServiceFile};
 use crate::dns::{self, update};
@@ -293,29 +293,6 @@ fn finish_diff(
         ),
     );
     Ok(exit)
-}
-
-/// The resolvers to ask: `--resolver` (addresses, port 53 by default), else the system's.
-fn resolvers(ctx: &Context, env: &dyn Env) -> Result<Vec<SocketAddr>, Failure> {
-    if ctx.resolvers.is_empty() {
-        let system = env.system_resolvers();
-        if system.is_empty() {
-            return Err(Failure::input(anyhow!(
-                "no resolver to ask: /etc/resolv.conf names none; give --resolver ADDR[:PORT]"
-            )));
-        }
-        return Ok(system);
-    }
-    ctx.resolvers
-        .iter()
-        .map(|r| match r.host {
-            Host::Ip(ip) => Ok(SocketAddr::new(ip, r.port.unwrap_or(53))),
-            Host::Name(_) => Err(Failure::input(anyhow!(
-                "--resolver {}: give the resolver's address, not a name",
-                r.display_with(r.port.unwrap_or(53))
-            ))),
-        })
-        .collect()
 }
 
 /// Asks each resolver in turn until one answers.
