@@ -106,7 +106,28 @@ fn run(server: &AuthServer, tag: &str, args: &[&str]) -> Run {
     run_with_anchor(server, tag, &anchors, args)
 }
 
+/// Where hickory-resolver's validator is known to disagree, and the RFC rule that decides for
+/// danekit (the interop tests check these against Unbound and delv).
+const KNOWN_DISAGREEMENTS: &[(&str, &str, &str)] = &[
+    // A CNAME whose target has no AAAA: the CNAME is signed and the target's NSEC proves
+    // NODATA (RFC 4035 §5.4 per hop); hickory-resolver rejects the combined answer.
+    ("cnamemx", "mail.example.test.", "AAAA"),
+    // A wildcard expansion with its NSEC proof (RFC 4035 §5.3.4); hickory-resolver's
+    // wildcard handling (its issue #2882) calls it bogus.
+    ("wild", "_25._tcp.mail.example.test.", "TLSA"),
+];
+
 fn run_with_anchor(server: &AuthServer, tag: &str, anchors: &[String], args: &[&str]) -> Run {
+    run_opts(server, tag, anchors, args, true)
+}
+
+/// Like [`run`], without the cross-check (whose questions would count in the server's log).
+fn run_alone(server: &AuthServer, tag: &str, args: &[&str]) -> Run {
+    let anchors = server.hierarchy().trust_anchor_ds();
+    run_opts(server, tag, &anchors, args, false)
+}
+
+fn run_opts(server: &AuthServer, tag: &str, anchors: &[String], args: &[&str], cross: bool) -> Run {
     let dir = tempdir(tag);
     let anchor = anchor_file(&dir, anchors);
     let mut env = LoopbackEnv::new();
@@ -124,12 +145,24 @@ fn run_with_anchor(server: &AuthServer, tag: &str, anchors: &[String], args: &[&
         "-o",
         "json",
     ];
+    if cross {
+        argv.push("--cross-check");
+    }
     argv.extend_from_slice(args);
     let code = danekit::cli::run(argv, &mut env);
     let _ = std::fs::remove_dir_all(&dir);
     let stdout = String::from_utf8(env.stdout).unwrap();
     let doc: Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {stdout}"));
+    if let Some(cc) = doc["cross_check"].as_array() {
+        for c in cc.iter().filter(|c| c["agree"] == false) {
+            let (name, rtype) = (c["name"].as_str().unwrap(), c["type"].as_str().unwrap());
+            assert!(
+                KNOWN_DISAGREEMENTS.contains(&(tag, name, rtype)),
+                "{tag}: hickory-resolver disagrees on {name} {rtype}: {c:#}"
+            );
+        }
+    }
     Run {
         code,
         doc,
@@ -198,7 +231,7 @@ fn each_dnskey_and_ds_is_asked_once_per_run() {
         serve(vec![mail_zone("example.test").record(
             "@ MX 20 mx2\nmx2 A 127.0.0.2\n_25._tcp.mx2 TLSA 3 1 1 00",
         )]);
-    let r = run(&server, "cache", &["example.test"]);
+    let r = run_alone(&server, "cache", &["example.test"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let queries = server.queries();
     for zone in [".", "test.", "example.test."] {
@@ -529,6 +562,13 @@ fn wildcard_answer_with_proof_is_secure_rfc4035_section_5_3_4() {
     assert_eq!(rr["verdict"], "secure", "{rr:#}");
     assert_eq!(rr["records"][0], "3 1 1 abcdef");
     assert!(!rr["denial"].as_array().unwrap().is_empty(), "{rr:#}");
+    let finding = &r.doc["findings"][0];
+    assert_eq!(finding["code"], "cross-check-disagrees");
+    assert_eq!(finding["subject"], "_25._tcp.mail.example.test. TLSA");
+    assert_eq!(
+        finding["message"],
+        "danekit says secure, hickory-resolver says bogus (DNSSEC validation failed)"
+    );
 }
 
 #[test]
@@ -827,4 +867,54 @@ fn verdict_words_are_the_contracts() {
         assert_eq!(w.as_str(), s);
         assert_eq!(serde_json::to_value(w).unwrap(), s);
     }
+}
+
+#[test]
+fn work_limits_make_the_answer_bogus_and_name_the_limit_cve_2023_50387() {
+    use danekit::dns::client::Client;
+    use danekit::dnssec::{Limits, TrustAnchors, Validator};
+    use danekit::report::Timestamp;
+    let server = serve(vec![mail_zone("example.test")]);
+    let anchors =
+        TrustAnchors::parse("anchor", &server.hierarchy().trust_anchor_ds().join("\n")).unwrap();
+    let env = LoopbackEnv::new();
+    let client = Client::new(
+        &env.net,
+        vec![server.addr],
+        std::time::Duration::from_secs(2),
+    );
+    let limits = Limits {
+        verifications: 3,
+        ..Limits::default()
+    };
+    let validator = Validator::new(&client, &anchors, Timestamp(i64::from(now())), limits);
+    let reports = validator.validate(&name("mail.example.test"), RecordType::A);
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].verdict, StatusWord::Bogus);
+    let reason = reports[0].reason.clone().unwrap();
+    assert!(
+        reason.contains("work limit: more than 3 signature checks in one run"),
+        "{reason}"
+    );
+    assert_eq!(validator.checks(), 3);
+}
+
+#[test]
+fn cross_check_is_skipped_when_now_is_not_the_clock() {
+    let server = serve(vec![mail_zone("example.test")]);
+    let r = run(
+        &server,
+        "crossnow",
+        &[
+            "mail.example.test",
+            "--type",
+            "A",
+            "--now",
+            "2030-01-01T00:00:00Z",
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.verdict("mail.example.test.", "A"), "secure");
+    assert!(r.doc.get("cross_check").is_none());
+    assert_eq!(r.doc["findings"][0]["code"], "cross-check-skipped");
 }

@@ -41,6 +41,9 @@ pub struct DnssecArgs {
     /// Warn about every signature on the path that expires within this time (e.g. 7d)
     #[arg(long, value_name = "DURATION", value_parser = args::window)]
     warn_expiry: Option<Duration>,
+    /// Ask hickory-resolver's validator the same questions and report any disagreement
+    #[arg(long)]
+    cross_check: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -73,6 +76,28 @@ pub struct DnssecDocument {
     pub findings: Vec<Finding>,
     /// Questions sent to the resolvers.
     pub queries: usize,
+    /// With `--cross-check`: hickory-resolver's verdict on each question.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cross_check: Vec<CrossDoc>,
+}
+
+/// One question as danekit and hickory-resolver judged it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrossDoc {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub rtype: String,
+    pub danekit: StatusWord,
+    pub hickory: StatusWord,
+    pub detail: String,
+    pub agree: bool,
+}
+
+/// The RRsets validated for one question: the CNAME hops and the answer.
+pub struct Question {
+    pub name: Name,
+    pub rtype: RecordType,
+    pub reports: Vec<RrsetReport>,
 }
 
 /// The exit code of a verdict: bogus 1, indeterminate 3, secure and insecure 0.
@@ -105,18 +130,56 @@ pub fn run(args: &DnssecArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
     let format = Format::parse(ctx.output.as_deref())?;
     let anchors = anchors(ctx)?;
     let servers = resolvers(ctx, env)?;
-    let (rrsets, queries) = {
-        let client = Client::new(env.net(), servers, ctx.timeout);
+    let (questions, queries, anchor_keys) = {
+        let client = Client::new(env.net(), servers.clone(), ctx.timeout);
         let validator = Validator::new(&client, &anchors, ctx.now, Limits::default());
-        let rrsets = match args.rtype {
-            Some(rtype) => validator.validate(&args.domain, rtype),
+        let questions = match args.rtype {
+            Some(rtype) => vec![Question {
+                name: args.domain.clone(),
+                rtype,
+                reports: validator.validate(&args.domain, rtype),
+            }],
             None => mail_domain(&validator, &args.domain, args.port),
         };
-        (rrsets, client.queries_sent())
+        (questions, client.queries_sent(), validator.anchor_keys())
     };
+    let rrsets: Vec<RrsetReport> = questions.iter().flat_map(|q| q.reports.clone()).collect();
     let mut findings = Vec::new();
     if let Some(window) = args.warn_expiry {
         findings.extend(expiry_findings(&rrsets, ctx.now, window));
+    }
+    let mut cross_check = Vec::new();
+    if args.cross_check {
+        let drift = ctx.now.0.abs_diff(env.now());
+        if drift > 300 {
+            findings.push(Finding::warning(
+                "cross-check-skipped",
+                name_text(&args.domain),
+                "--now is not the current time, and hickory-resolver validates with the real clock",
+            ));
+        } else if anchor_keys.is_empty() {
+            findings.push(Finding::warning(
+                "cross-check-skipped",
+                name_text(&args.domain),
+                "no trust anchor's DNSKEY RRset proved secure, so hickory-resolver has no key to start from",
+            ));
+        } else {
+            cross_check = cross_check_questions(&servers, &anchor_keys, &questions, ctx.timeout);
+            findings.extend(cross_check.iter().filter(|c| !c.agree).map(|c| {
+                Finding::warning(
+                    "cross-check-disagrees",
+                    format!("{} {}", c.name, c.rtype),
+                    format!(
+                        "danekit says {}, hickory-resolver says {} ({})",
+                        c.danekit.as_str(),
+                        c.hickory.as_str(),
+                        c.detail
+                    ),
+                )
+                .with("danekit", c.danekit.as_str())
+                .with("hickory", c.hickory.as_str())
+            }));
+        }
     }
     let doc = DnssecDocument {
         schema_version: SCHEMA_VERSION,
@@ -125,6 +188,7 @@ pub fn run(args: &DnssecArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
         rrsets,
         findings,
         queries,
+        cross_check,
     };
     verbose(
         env,
@@ -149,13 +213,19 @@ pub fn run(args: &DnssecArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
 /// `_PORT._tcp.HOST` (RFC 7672 §2.2). With no MX, the domain itself is the host (RFC 5321
 /// §5.1); a null MX (RFC 7505) has no host. When a host's addresses come through a CNAME, the
 /// TLSA of the CNAME's target is validated first (RFC 7672 §2.2.2).
-pub fn mail_domain(validator: &Validator<'_>, domain: &Name, port: u16) -> Vec<RrsetReport> {
-    let mut reports = validator.validate(domain, RecordType::MX);
-    let hosts: Vec<Name> = match reports.last() {
+pub fn mail_domain(validator: &Validator<'_>, domain: &Name, port: u16) -> Vec<Question> {
+    let ask = |name: &Name, rtype: RecordType| Question {
+        name: name.clone(),
+        rtype,
+        reports: validator.validate(name, rtype),
+    };
+    let mx = ask(domain, RecordType::MX);
+    let hosts: Vec<Name> = match mx.reports.last() {
         Some(mx) if mx.answer == AnswerKind::Data => mx_hosts(&mx.records),
         Some(mx) if matches!(mx.answer, AnswerKind::Nodata) => vec![domain.clone()],
         _ => Vec::new(),
     };
+    let mut questions = vec![mx];
     let mut seen = BTreeSet::new();
     for host in hosts {
         if !seen.insert(host.to_lowercase()) {
@@ -163,7 +233,8 @@ pub fn mail_domain(validator: &Validator<'_>, domain: &Name, port: u16) -> Vec<R
         }
         let mut target = None;
         for rtype in [RecordType::A, RecordType::AAAA] {
-            let hops = validator.validate(&host, rtype);
+            let q = ask(&host, rtype);
+            let hops = &q.reports;
             if hops.len() > 1
                 && let Some(last) = hops.last()
                 && hops.iter().all(|h| h.verdict == StatusWord::Secure)
@@ -171,7 +242,7 @@ pub fn mail_domain(validator: &Validator<'_>, domain: &Name, port: u16) -> Vec<R
             {
                 target = Some(name);
             }
-            reports.extend(hops);
+            questions.push(q);
         }
         let mut owners = Vec::new();
         if let Some(t) = target {
@@ -180,11 +251,41 @@ pub fn mail_domain(validator: &Validator<'_>, domain: &Name, port: u16) -> Vec<R
         owners.push(host.clone());
         for owner_host in owners {
             if let Some(owner) = tlsa_owner(&owner_host, port) {
-                reports.extend(validator.validate(&owner, RecordType::TLSA));
+                questions.push(ask(&owner, RecordType::TLSA));
             }
         }
     }
-    reports
+    questions
+}
+
+/// hickory-resolver's verdict on each question, beside danekit's (the worst of its hops).
+fn cross_check_questions(
+    servers: &[std::net::SocketAddr],
+    anchor_keys: &[crate::dnssec::AnchorKey],
+    questions: &[Question],
+    timeout: Duration,
+) -> Vec<CrossDoc> {
+    let asked: Vec<(Name, RecordType)> = questions
+        .iter()
+        .map(|q| (q.name.clone(), q.rtype))
+        .collect();
+    let opinions = crate::dnssec::cross::second_opinions(servers, anchor_keys, &asked, timeout);
+    questions
+        .iter()
+        .zip(opinions)
+        .filter_map(|(q, o)| {
+            let o = o?;
+            let ours = worst(&q.reports);
+            Some(CrossDoc {
+                name: name_text(&q.name),
+                rtype: q.rtype.to_string(),
+                danekit: ours,
+                hickory: o.verdict,
+                detail: o.detail,
+                agree: ours == o.verdict,
+            })
+        })
+        .collect()
 }
 
 fn tlsa_owner(host: &Name, port: u16) -> Option<Name> {

@@ -16,11 +16,12 @@
 //! [`Source`]: crate::dns::client::Source
 
 pub mod anchor;
+pub mod cross;
 mod denial;
 mod walk;
 
 pub use anchor::{AnchorError, TrustAnchors};
-pub use walk::{Limits, Validator};
+pub use walk::{AnchorKey, Limits, Validator};
 
 use serde::{Deserialize, Serialize};
 

@@ -81,6 +81,14 @@ impl ZoneState {
     }
 }
 
+/// A DNSKEY of an anchored zone, trusted once the zone's DNSKEY RRset proved secure from its
+/// anchor (for the cross-check, whose validator takes keys, not DS).
+#[derive(Debug, Clone)]
+pub struct AnchorKey {
+    pub zone: Name,
+    pub key: DNSKEY,
+}
+
 /// A validator over one [`Source`], for one run: zones are validated once and kept.
 pub struct Validator<'a> {
     source: &'a dyn Source,
@@ -90,6 +98,7 @@ pub struct Validator<'a> {
     zones: RefCell<HashMap<Name, Rc<ZoneState>>>,
     in_progress: RefCell<Vec<Name>>,
     checks: Cell<usize>,
+    anchored: RefCell<Vec<AnchorKey>>,
 }
 
 /// The records of one message, grouped.
@@ -251,7 +260,13 @@ impl<'a> Validator<'a> {
             zones: RefCell::new(HashMap::new()),
             in_progress: RefCell::new(Vec::new()),
             checks: Cell::new(0),
+            anchored: RefCell::new(Vec::new()),
         }
+    }
+
+    /// The DNSKEYs of every anchored zone whose key set proved secure in this run.
+    pub fn anchor_keys(&self) -> Vec<AnchorKey> {
+        self.anchored.borrow().clone()
     }
 
     /// Signature checks made so far.
@@ -823,6 +838,14 @@ impl<'a> Validator<'a> {
             self.check_key_set(zone, &keys, &sigs, &trusted, &mut l)
         };
         let usable = usable_keys(&dnskeys);
+        if status == Status::Secure {
+            self.anchored
+                .borrow_mut()
+                .extend(dnskeys.iter().map(|k| AnchorKey {
+                    zone: zone.clone(),
+                    key: (*k).clone(),
+                }));
+        }
         let link = finish(l, &status);
         self.state(zone, status, usable, vec![link])
     }
@@ -1228,4 +1251,41 @@ fn empty_report(name: &Name, rtype: RecordType, status: Status) -> RrsetReport {
 fn set_status(r: &mut RrsetReport, status: Status) {
     r.verdict = status.word();
     r.reason = status.reason().map(str::to_owned);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn n(s: &str) -> Name {
+        Name::from_ascii(s).unwrap_or_else(|_| Name::root())
+    }
+
+    #[test]
+    fn dname_synthesis_rfc6672_section_2_2() {
+        assert_eq!(
+            synthesize(
+                &n("_25._tcp.mail.old.example."),
+                &n("old.example."),
+                &n("new.example.net.")
+            ),
+            Some(n("_25._tcp.mail.new.example.net."))
+        );
+        assert_eq!(
+            synthesize(
+                &n("MAIL.Old.Example."),
+                &n("old.example."),
+                &n("new.example.")
+            ),
+            Some(n("mail.new.example."))
+        );
+        assert_eq!(synthesize(&n("example."), &n("a.example."), &n("b.")), None);
+    }
+
+    #[test]
+    fn rrsig_labels_leave_out_a_wildcard_rfc4034_section_3_1_3() {
+        assert_eq!(rrsig_labels(&n("*.mail.example.")), 2);
+        assert_eq!(rrsig_labels(&n("mail.example.")), 2);
+        assert_eq!(rrsig_labels(&Name::root()), 0);
+    }
 }
