@@ -121,8 +121,7 @@ fn opinion(result: Result<hickory_resolver::lookup::Lookup, NetError>) -> Second
                 .or_else(|| {
                     no.soa
                         .as_ref()
-                        .map(|s| worst_proof(std::iter::once(&s.proof)))
-                        .flatten()
+                        .and_then(|s| worst_proof(std::iter::once(&s.proof)))
                 })
                 .unwrap_or(StatusWord::Insecure);
             SecondOpinion {
