@@ -918,3 +918,69 @@ fn cross_check_is_skipped_when_now_is_not_the_clock() {
     assert!(r.doc.get("cross_check").is_none());
     assert_eq!(r.doc["findings"][0]["code"], "cross-check-skipped");
 }
+
+/// `zone --diff-live` validates what it compares: the same records, secure, exit 0; a forged
+/// TLSA RRset, bogus, exit 1 with the reason, even though its data equals the plan.
+#[test]
+fn zone_diff_live_is_dnssec_validated() {
+    const P256_311: &str = "3 1 1 fc32c9e85ed03d2bd60072d1b0014bcc4ed83e8c4050211ca8d1e0906c888e0c";
+    let spec = || {
+        ZoneSpec::new("example.test")
+            .record(&format!("mail A 127.0.0.1\n_25._tcp.mail TLSA {P256_311}"))
+    };
+    let dir = tempdir("difflive");
+    let pki = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/pki");
+    let services = dir.join("services.yaml");
+    std::fs::write(
+        &services,
+        format!(
+            "zone: example.test.\nrecords: [\"3 1 1\"]\nservices:\n  - host: mail\n    ports: [25]\n    cert: {}\n",
+            pki.join("leaf-p256.chain.pem").display()
+        ),
+    )
+    .unwrap();
+    let diff_live = |server: &AuthServer| {
+        let anchor = anchor_file(&dir, &server.hierarchy().trust_anchor_ds());
+        let mut env = LoopbackEnv::new();
+        env.now = i64::from(now());
+        let resolver = server.addr.to_string();
+        let code = danekit::cli::run(
+            [
+                "danekit",
+                "zone",
+                services.to_str().unwrap(),
+                "--diff-live",
+                "--resolver",
+                &resolver,
+                "--trust-anchor",
+                anchor.to_str().unwrap(),
+                "-o",
+                "json",
+            ],
+            &mut env,
+        );
+        let doc: Value = serde_json::from_slice(&env.stdout).unwrap();
+        (code, doc)
+    };
+
+    let server = serve(vec![spec()]);
+    let (code, doc) = diff_live(&server);
+    assert_eq!(code, 0, "{doc:#}");
+    assert_eq!(doc["verdict"], "ok");
+    assert_eq!(doc["findings"].as_array().map(Vec::len), Some(0), "{doc:#}");
+
+    let mut h = Hierarchy::rooted(vec![spec()]);
+    h.zone_mut("example.test")
+        .tamper_rrsigs("_25._tcp.mail.example.test", RecordType::TLSA);
+    let server = AuthServer::start(h, vec![]);
+    let (code, doc) = diff_live(&server);
+    assert_eq!(code, 1, "{doc:#}");
+    assert_eq!(doc["verdict"], "ok", "the data itself does not differ");
+    assert_eq!(doc["findings"][0]["code"], "tlsa-dnssec-bogus");
+    assert_eq!(doc["findings"][0]["severity"], "error");
+    assert_eq!(
+        doc["findings"][0]["subject"],
+        "_25._tcp.mail.example.test. TLSA"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -168,6 +168,9 @@ pub struct RrsetReport {
     pub answer: AnswerKind,
     /// The RRset in presentation form (`3 1 1 abcd…`), empty for a denial.
     pub records: Vec<String>,
+    /// The RRset's TTL as served (the smallest of its records').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
     pub chain: Vec<ChainLink>,
     /// The RRSIGs over the answer RRset itself.
     pub rrsig: Vec<SigDoc>,

@@ -366,6 +366,7 @@ impl<'a> Validator<'a> {
         let mut report = empty_report(owner, rtype, Status::Secure);
         report.answer = AnswerKind::Data;
         report.records = data.iter().map(|r| r.data.to_string()).collect();
+        report.ttl = data.iter().map(|r| r.ttl).min();
         let sigs = answer.sigs(answer.answers(), owner, rtype);
         let (status, chain, sig_docs) = if sigs.is_empty() {
             let zone = self.zone_of_name(owner);
@@ -1239,6 +1240,7 @@ fn empty_report(name: &Name, rtype: RecordType, status: Status) -> RrsetReport {
         reason: None,
         answer: AnswerKind::None,
         records: Vec::new(),
+        ttl: None,
         chain: Vec::new(),
         rrsig: Vec::new(),
         denial: Vec::new(),
