@@ -245,6 +245,16 @@ impl<'a> Denial<'a> {
         let Some((cover_owner, cover)) = self.nsec_covering(qname) else {
             return Proof::Failed(format!("no NSEC covers {}", name_text(qname)));
         };
+        // A next name below the name makes it an empty non-terminal: it exists.
+        let next = cover.next_domain_name();
+        if qname.zone_of(next) && next != qname {
+            return Proof::Failed(format!(
+                "the NSEC at {} names {} next: {} is an empty non-terminal and exists",
+                name_text(cover_owner),
+                name_text(next),
+                name_text(qname)
+            ));
+        }
         let encloser = common_ancestor(qname, cover_owner)
             .max_by_len(&common_ancestor(qname, cover.next_domain_name()));
         let Some(wildcard) = wildcard_at(&encloser) else {
