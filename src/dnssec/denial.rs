@@ -205,6 +205,21 @@ impl<'a> Denial<'a> {
         let Some((cover_owner, cover)) = self.nsec_covering(qname) else {
             return Proof::Failed(format!("no NSEC matches or covers {}", name_text(qname)));
         };
+        // An empty non-terminal has no NSEC of its own (RFC 4035 §2.3): the NSEC that covers
+        // it names a descendant as next, which proves the name exists with no data at all.
+        let next = cover.next_domain_name();
+        if qname.zone_of(next) && next != qname {
+            self.docs.push(doc(
+                "NSEC",
+                cover_owner,
+                format!(
+                    "{} is an empty non-terminal (next: {}): it exists with no {qtype}",
+                    name_text(qname),
+                    name_text(next)
+                ),
+            ));
+            return Proof::Proven;
+        }
         let encloser = common_ancestor(qname, cover_owner)
             .max_by_len(&common_ancestor(qname, cover.next_domain_name()));
         let Some(wildcard) = wildcard_at(&encloser) else {
