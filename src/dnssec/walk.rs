@@ -369,15 +369,8 @@ impl<'a> Validator<'a> {
         report.ttl = data.iter().map(|r| r.ttl).min();
         let sigs = answer.sigs(answer.answers(), owner, rtype);
         let (status, chain, sig_docs) = if sigs.is_empty() {
-            let zone = self.zone_of_name(owner);
-            let status = match &zone.status {
-                Status::Secure => Status::Bogus(format!(
-                    "no RRSIG over {} {rtype}, in the signed zone {}",
-                    name_text(owner),
-                    name_text(&zone.zone)
-                )),
-                other => other.clone(),
-            };
+            let (status, zone) =
+                self.unsigned_at(owner, format!("no RRSIG over {} {rtype}", name_text(owner)));
             (status, zone.chain.clone(), Vec::new())
         } else {
             self.check_signed(answer, owner, rtype, data, &sigs, &mut report)
@@ -464,16 +457,14 @@ impl<'a> Validator<'a> {
             .map(|s| s.input().signer_name.to_lowercase())
             .find(|s| s.zone_of(qname));
         let Some(signer) = signer else {
-            let zone = self.zone_of_name(qname);
-            let status = match &zone.status {
-                Status::Secure => Status::Bogus(format!(
-                    "the {} for {} {rtype} carries no signed denial, in the signed zone {}",
+            let (status, zone) = self.unsigned_at(
+                qname,
+                format!(
+                    "the {} for {} {rtype} carries no signed denial",
                     if nxdomain { "NXDOMAIN" } else { "NODATA" },
                     name_text(qname),
-                    name_text(&zone.zone)
-                )),
-                other => other.clone(),
-            };
+                ),
+            );
             report.chain = zone.chain.clone();
             set_status(&mut report, status);
             return report;
@@ -948,18 +939,8 @@ impl<'a> Validator<'a> {
             Some(p) => self.zone_keys(p),
             None => {
                 // An unsigned DS RRset: fine under an insecure parent, bogus under a secure one.
-                let above = self.zone_of_name(&zone.base_name());
-                let status = match &above.status {
-                    Status::Secure => Status::Bogus(format!(
-                        "the DS RRset of {} is not signed, in the signed zone {}",
-                        name_text(zone),
-                        name_text(&above.zone)
-                    )),
-                    other => other.clone(),
-                };
-                let mut chain = above.chain.clone();
-                chain.push(finish(l, &status));
-                return self.state(zone, status, Vec::new(), chain);
+                let what = format!("the DS RRset of {} is not signed", name_text(zone));
+                return self.unsigned_link(zone, l, what);
             }
         };
         let mut chain = parent_state.chain.clone();
@@ -1074,18 +1055,8 @@ impl<'a> Validator<'a> {
             .map(|s| s.input().signer_name.to_lowercase())
             .find(|s| s.zone_of(zone) && s != zone);
         let Some(parent) = signer else {
-            let above = self.zone_of_name(&zone.base_name());
-            let status = match &above.status {
-                Status::Secure => Status::Bogus(format!(
-                    "no DS for {} and no signed denial of it, in the signed zone {}",
-                    name_text(zone),
-                    name_text(&above.zone)
-                )),
-                other => other.clone(),
-            };
-            let mut chain = above.chain.clone();
-            chain.push(finish(l, &status));
-            return self.state(zone, status, Vec::new(), chain);
+            let what = format!("no DS for {} and no signed denial of it", name_text(zone));
+            return self.unsigned_link(zone, l, what);
         };
         let parent_state = self.zone_keys(&parent);
         let mut chain = parent_state.chain.clone();
@@ -1139,6 +1110,28 @@ impl<'a> Validator<'a> {
         let mut state = self.state(zone, status, Vec::new(), chain);
         state.not_a_cut = not_a_cut;
         state
+    }
+
+    /// The verdict on unsigned data at `name` (`what` says what is unsigned): bogus in a signed
+    /// zone, else the zone's own status (insecure, indeterminate); and the zone.
+    fn unsigned_at(&self, name: &Name, what: String) -> (Status, Rc<ZoneState>) {
+        let zone = self.zone_of_name(name);
+        let status = match &zone.status {
+            Status::Secure => Status::Bogus(format!(
+                "{what}, in the signed zone {}",
+                name_text(&zone.zone)
+            )),
+            other => other.clone(),
+        };
+        (status, zone)
+    }
+
+    /// The state of a cut at `zone` whose DS answer is unsigned: decided by the zone above.
+    fn unsigned_link(&self, zone: &Name, l: ChainLink, what: String) -> ZoneState {
+        let (status, above) = self.unsigned_at(&zone.base_name(), what);
+        let mut chain = above.chain.clone();
+        chain.push(finish(l, &status));
+        self.state(zone, status, Vec::new(), chain)
     }
 
     /// The zone that holds `name`, walked top-down from its closest anchor with a DS question
