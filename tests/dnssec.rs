@@ -31,7 +31,6 @@ struct Run {
     code: u8,
     doc: Value,
     stderr: String,
-    stdout: String,
 }
 
 impl Run {
@@ -167,7 +166,6 @@ fn run_opts(server: &AuthServer, tag: &str, anchors: &[String], args: &[&str], c
         code,
         doc,
         stderr: String::from_utf8(env.stderr).unwrap(),
-        stdout,
     }
 }
 
