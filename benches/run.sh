@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# danekit benchmarks: the batch benchmark (cargo bench) and the wall time of one process,
-# compared in the same run with GnuTLS danetool, ldns-dane and an openssl pipeline when they
-# are installed. DANEKIT_BENCH_QUICK=1 for a short run (CI).
+# danekit benchmarks: the batch benchmarks (cargo bench: TLSA computation; offline DNSSEC
+# validation of a signed MX + TLSA chain) and the wall time of one process, compared in the
+# same run with GnuTLS danetool, ldns-dane and an openssl pipeline when they are installed.
+# DANEKIT_BENCH_QUICK=1 for a short run (CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick="${DANEKIT_BENCH_QUICK:-}"
 runs=200; [ -n "$quick" ] && runs=30
 
 cargo bench --locked --quiet --bench tlsa_batch 2>/dev/null
+cargo bench --locked --quiet --bench dnssec_chain 2>/dev/null
 bin="${CARGO_TARGET_DIR:-target}/release/danekit"
 cargo build --locked --release --quiet
 pki=tests/fixtures/pki

@@ -15,6 +15,7 @@ pub mod addr;
 pub mod cli;
 pub mod config;
 pub mod dns;
+pub mod dnssec;
 pub mod env;
 pub mod pki;
 pub mod probe;

@@ -36,6 +36,52 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+/// A look-ahead window such as `7d` or `12h`: more than zero and at most ten years.
+pub fn window(text: &str) -> Result<Duration, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let bad = || "expected a duration such as 7d, 12h or 30m".to_owned();
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        "w" => 7 * 86400,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(unit_secs) {
+        Some(0) => Err("must be more than zero".into()),
+        Some(s) if s <= 3650 * 86400 => Ok(Duration::from_secs(s)),
+        _ => Err("must be at most 3650d".into()),
+    }
+}
+
+/// A record type by mnemonic (`TLSA`, `mx`) or as `TYPE52`.
+pub fn record_type(text: &str) -> Result<hickory_proto::rr::RecordType, String> {
+    use hickory_proto::rr::RecordType;
+    let upper = text.trim().to_ascii_uppercase();
+    let rtype = match upper.strip_prefix("TYPE") {
+        Some(number) if !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()) => number
+            .parse::<u16>()
+            .map(RecordType::from)
+            .map_err(|_| "a record type number is at most 65535".to_owned())?,
+        _ => upper
+            .parse::<RecordType>()
+            .map_err(|_| format!("unknown record type {}", crate::text::clip(text)))?,
+    };
+    match rtype {
+        RecordType::ANY | RecordType::AXFR | RecordType::IXFR | RecordType::OPT => {
+            Err(format!("{rtype} is not an RRset that can be validated"))
+        }
+        t if u16::from(t) == 0 => Err("type 0 is not an RRset".into()),
+        t => Ok(t),
+    }
+}
+
 /// RFC 3339 or Unix seconds.
 pub fn time(text: &str) -> Result<Timestamp, String> {
     Timestamp::parse(text)
@@ -128,6 +174,23 @@ pub fn ehlo(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_and_record_types() {
+        assert_eq!(window("7d"), Ok(Duration::from_secs(7 * 86400)));
+        assert_eq!(window("2w"), Ok(Duration::from_secs(14 * 86400)));
+        assert_eq!(window("0d"), Err("must be more than zero".into()));
+        assert_eq!(window("3651d"), Err("must be at most 3650d".into()));
+        assert!(window("7 days").is_err());
+        use hickory_proto::rr::RecordType;
+        assert_eq!(record_type("tlsa"), Ok(RecordType::TLSA));
+        assert_eq!(record_type("TYPE52"), Ok(RecordType::TLSA));
+        assert_eq!(record_type("MX"), Ok(RecordType::MX));
+        assert!(record_type("ANY").is_err());
+        assert!(record_type("TYPE0").is_err());
+        assert!(record_type("NOPE").is_err());
+        assert!(record_type("TYPE99999").is_err());
+    }
 
     #[test]
     fn durations() {

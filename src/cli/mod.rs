@@ -7,15 +7,18 @@
 //! document.
 
 mod args;
+mod dnssec;
 mod output;
 mod tlsa;
 mod zone;
 
 use std::ffi::OsString;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::addr::Host;
 use crate::env::Env;
 use crate::report::{ErrorDocument, ErrorKind, Timestamp};
 
@@ -110,6 +113,8 @@ struct Global {
 enum Command {
     /// Compute TLSA records from certificates, chains, keys, CSRs or a live server
     Tlsa(Box<tlsa::TlsaArgs>),
+    /// Validate MX, address and TLSA RRsets with DNSSEC and explain the chain of trust
+    Dnssec(dnssec::DnssecArgs),
     /// TLSA records of a services file: zone text, nsupdate/knotc scripts, drift, RFC 2136 updates
     Zone(zone::ZoneArgs),
 }
@@ -119,6 +124,8 @@ pub struct Context {
     pub now: Timestamp,
     /// `--resolver`, in the order given.
     pub resolvers: Vec<crate::addr::HostPort>,
+    /// `--trust-anchor FILE`.
+    pub trust_anchor: Option<std::path::PathBuf>,
     pub timeout: Duration,
     pub output: Option<String>,
     pub quiet: bool,
@@ -140,6 +147,7 @@ where
     let ctx = Context {
         now: cli.global.now.unwrap_or(Timestamp(env.now())),
         resolvers: cli.global.resolver.clone(),
+        trust_anchor: cli.global.trust_anchor.clone(),
         timeout: cli.global.timeout,
         output: cli.global.output.clone(),
         quiet: cli.global.quiet,
@@ -148,6 +156,7 @@ where
     let result = match &cli.command {
         Command::Tlsa(args) => tlsa::run(args, &ctx, env),
         Command::Zone(args) => zone::run(args, &ctx, env),
+        Command::Dnssec(args) => dnssec::run(args, &ctx, env),
     };
     match result {
         Ok(exit) => exit as u8,
@@ -164,6 +173,29 @@ where
             failure.exit as u8
         }
     }
+}
+
+/// The resolvers to ask: `--resolver` (addresses, port 53 by default), else the system's.
+fn resolvers(ctx: &Context, env: &dyn Env) -> Result<Vec<SocketAddr>, Failure> {
+    if ctx.resolvers.is_empty() {
+        let system = env.system_resolvers();
+        if system.is_empty() {
+            return Err(Failure::input(anyhow::anyhow!(
+                "no resolver to ask: /etc/resolv.conf names none; give --resolver ADDR[:PORT]"
+            )));
+        }
+        return Ok(system);
+    }
+    ctx.resolvers
+        .iter()
+        .map(|r| match r.host {
+            Host::Ip(ip) => Ok(SocketAddr::new(ip, r.port.unwrap_or(53))),
+            Host::Name(_) => Err(Failure::input(anyhow::anyhow!(
+                "--resolver {}: give the resolver's address, not a name",
+                r.display_with(r.port.unwrap_or(53))
+            ))),
+        })
+        .collect()
 }
 
 /// True when the raw arguments ask for JSON output, for errors found before they are parsed.

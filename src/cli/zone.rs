@@ -9,15 +9,19 @@ use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
 use super::output::{print_findings, print_json, verbose, write_stdout};
-use super::{Context, Exit, Failure};
+use super::{Context, Exit, Failure, resolvers};
 use crate::addr::{Host, HostPort, name_text};
 use crate::config::{self, ServiceFile};
-use crate::dns::{self, update};
+use crate::dns::client::Client;
+use crate::dns::update;
+use crate::dnssec::{AnswerKind, Limits, StatusWord, Validator};
 use crate::env::{self, Env};
 use crate::report::{Finding, SCHEMA_VERSION, Verdict};
 use crate::text;
+use crate::tlsa::Rdata;
 use crate::tlsa::report::RecordDoc;
 use crate::zone::{self, Diff, ZoneRecord, master, plan};
+use hickory_proto::rr::RecordType;
 
 #[derive(Debug, Args)]
 #[command(
@@ -135,7 +139,7 @@ pub fn run(args: &ZoneArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
     let file = config::load(&args.services).map_err(Failure::input)?;
     let plan = plan::plan(&file, ctx.now).map_err(Failure::input)?;
     let records = plan.zone_records();
-    let doc = ZoneDocument {
+    let mut doc = ZoneDocument {
         schema_version: SCHEMA_VERSION,
         verdict: Verdict::Ok,
         zone: file.zone.as_ref().map(name_text),
@@ -158,28 +162,11 @@ pub fn run(args: &ZoneArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fa
         return finish_diff(env, ctx, format, doc, against, d);
     }
     if args.diff_live {
-        let resolvers = resolvers(ctx, env)?;
-        let mut published = Vec::new();
-        for owner in &plan.owners {
-            let answer = ask_any(env, ctx, &resolvers, owner)?;
-            verbose(
-                env,
-                ctx,
-                &format!(
-                    "{} TLSA: {} ({} records)",
-                    name_text(owner),
-                    answer.rcode,
-                    answer.records.len()
-                ),
-            );
-            published.extend(answer.records.into_iter().map(|(ttl, rdata)| ZoneRecord {
-                owner: owner.clone(),
-                ttl,
-                rdata,
-            }));
-        }
+        let (published, findings, bogus) = live_tlsa(&plan.owners, ctx, env)?;
+        doc.findings.extend(findings);
         let d = zone::diff(&plan.owners, &records, &published, false);
-        return finish_diff(env, ctx, format, doc, "dns".into(), d);
+        let exit = finish_diff(env, ctx, format, doc, "dns".into(), d)?;
+        return Ok(if bogus { Exit::CheckFailed } else { exit });
     }
     if args.apply {
         return apply(&file, &plan, &records, ctx, env, format, doc);
@@ -295,47 +282,90 @@ fn finish_diff(
     Ok(exit)
 }
 
-/// The resolvers to ask: `--resolver` (addresses, port 53 by default), else the system's.
-fn resolvers(ctx: &Context, env: &dyn Env) -> Result<Vec<SocketAddr>, Failure> {
-    if ctx.resolvers.is_empty() {
-        let system = env.system_resolvers();
-        if system.is_empty() {
-            return Err(Failure::input(anyhow!(
-                "no resolver to ask: /etc/resolv.conf names none; give --resolver ADDR[:PORT]"
+/// The TLSA RRsets DNS serves now at `owners`, each validated with DNSSEC: findings for RRsets
+/// that are not secure, and whether any is bogus (DANE senders then defer all mail). An owner
+/// whose question got no answer at all ends the run (exit 3).
+fn live_tlsa(
+    owners: &[hickory_proto::rr::Name],
+    ctx: &Context,
+    env: &mut dyn Env,
+) -> Result<(Vec<ZoneRecord>, Vec<Finding>, bool), Failure> {
+    let anchors = super::dnssec::anchors(ctx)?;
+    let servers = resolvers(ctx, env)?;
+    let client = Client::new(env.net(), servers, ctx.timeout);
+    let validator = Validator::new(&client, &anchors, ctx.now, Limits::default());
+    let mut published = Vec::new();
+    let mut findings = Vec::new();
+    let mut bogus = false;
+    let mut lines = Vec::new();
+    for owner in owners {
+        let hops = validator.validate(owner, RecordType::TLSA);
+        let Some(last) = hops.last() else { continue };
+        if last.answer == AnswerKind::None {
+            return Err(Failure::no_verdict(anyhow!(
+                "{} TLSA: {}",
+                name_text(owner),
+                last.reason.as_deref().unwrap_or("no answer")
             )));
         }
-        return Ok(system);
-    }
-    ctx.resolvers
-        .iter()
-        .map(|r| match r.host {
-            Host::Ip(ip) => Ok(SocketAddr::new(ip, r.port.unwrap_or(53))),
-            Host::Name(_) => Err(Failure::input(anyhow!(
-                "--resolver {}: give the resolver's address, not a name",
-                r.display_with(r.port.unwrap_or(53))
-            ))),
-        })
-        .collect()
-}
-
-/// Asks each resolver in turn until one answers.
-fn ask_any(
-    env: &dyn Env,
-    ctx: &Context,
-    resolvers: &[SocketAddr],
-    owner: &hickory_proto::rr::Name,
-) -> Result<dns::TlsaAnswer, Failure> {
-    let mut last = None;
-    for &server in resolvers {
-        match dns::query_tlsa(env.net(), server, owner, ctx.timeout) {
-            Ok(answer) => return Ok(answer),
-            Err(e) => last = Some(e),
+        let verdict = super::dnssec::worst(&hops);
+        let subject = format!("{} TLSA", name_text(owner));
+        let reason = hops
+            .iter()
+            .find_map(|h| h.reason.clone())
+            .unwrap_or_default();
+        match verdict {
+            StatusWord::Secure => {}
+            StatusWord::Bogus => {
+                bogus = true;
+                findings.push(Finding::error(
+                    "tlsa-dnssec-bogus",
+                    &subject,
+                    format!("DNSSEC validation fails, so DANE senders defer mail: {reason}"),
+                ));
+            }
+            StatusWord::Insecure => findings.push(Finding::warning(
+                "tlsa-dnssec-insecure",
+                &subject,
+                format!("not DNSSEC-signed, so DANE senders ignore it: {reason}"),
+            )),
+            StatusWord::Indeterminate => findings.push(Finding::warning(
+                "tlsa-dnssec-indeterminate",
+                &subject,
+                format!("the DNSSEC status could not be established: {reason}"),
+            )),
+        }
+        lines.push(format!(
+            "{subject}: {} ({} records, {})",
+            match last.answer {
+                AnswerKind::Data => "data",
+                AnswerKind::Nodata => "nodata",
+                AnswerKind::Nxdomain => "nxdomain",
+                AnswerKind::None => "none",
+            },
+            last.records.len(),
+            verdict.as_str()
+        ));
+        if last.answer == AnswerKind::Data && last.rtype == "TLSA" {
+            for text in &last.records {
+                let rdata: Rdata = text.parse().map_err(|e| {
+                    Failure::no_verdict(anyhow!(
+                        "{subject}: unreadable record {}: {e}",
+                        crate::text::clip(text)
+                    ))
+                })?;
+                published.push(ZoneRecord {
+                    owner: owner.clone(),
+                    ttl: last.ttl.unwrap_or(0),
+                    rdata,
+                });
+            }
         }
     }
-    Err(match last {
-        Some(e) => Failure::no_verdict(e),
-        None => Failure::input(anyhow!("no resolver to ask")),
-    })
+    for line in lines {
+        verbose(env, ctx, &line);
+    }
+    Ok((published, findings, bogus))
 }
 
 fn apply(

@@ -5,6 +5,7 @@
 //! [`Net`], and every exchange is bounded by its timeout. The DNSSEC validator that `dnssec`
 //! and `verify` need will sit on this transport.
 
+pub mod client;
 pub mod update;
 
 use std::io::{self, Read, Write};

@@ -87,15 +87,15 @@ fn read_file(path: &Path, state: &mut State, depth: usize) -> Result<(), MasterE
 
 /// One logical entry: its tokens, its first line, and whether it began with white space
 /// (an owner left blank means the previous owner).
-struct Entry {
-    line: usize,
-    blank_owner: bool,
-    tokens: Vec<String>,
+pub(crate) struct Entry {
+    pub(crate) line: usize,
+    pub(crate) blank_owner: bool,
+    pub(crate) tokens: Vec<String>,
 }
 
 /// Splits master-file text into entries: comments removed, parentheses joining lines, quoted
 /// strings kept whole.
-fn entries(file: &str, text: &str) -> Result<Vec<Entry>, MasterError> {
+pub(crate) fn entries(file: &str, text: &str) -> Result<Vec<Entry>, MasterError> {
     let mut out = Vec::new();
     let mut current: Option<Entry> = None;
     let mut depth = 0usize;
@@ -205,14 +205,19 @@ pub fn parse_ttl(token: &str) -> Option<u32> {
     u32::try_from(total).ok()
 }
 
-fn is_class(token: &str) -> bool {
+pub(crate) fn is_class(token: &str) -> bool {
     matches!(
         token.to_ascii_uppercase().as_str(),
         "IN" | "CH" | "HS" | "CS" | "NONE" | "ANY"
     )
 }
 
-fn name(file: &str, line: usize, token: &str, origin: Option<&Name>) -> Result<Name, MasterError> {
+pub(crate) fn name(
+    file: &str,
+    line: usize,
+    token: &str,
+    origin: Option<&Name>,
+) -> Result<Name, MasterError> {
     let bad = |reason: String| MasterError::Syntax {
         file: file.into(),
         line,
