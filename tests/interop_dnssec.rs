@@ -24,7 +24,8 @@
 //!   …) `bogus`, and the worst of these over a CNAME chain;
 //! - danekit's verdict, from `danekit dnssec NAME --type TYPE --resolver UNBOUND
 //!   --trust-anchor FILE -o json` (danekit also asks with CD=1 and validates by itself), with
-//!   its exit code, its rrsets and, for denials, the NSEC or NSEC3 records it names.
+//!   its exit code, its rrsets and, for denials, the NSEC or NSEC3 records it names; the first
+//!   scenario also with the root's DNSKEY and with a BIND `trust-anchors` block as the anchor.
 //!
 //! Unbound's and delv's verdicts must be the ones the scenario table gives for them, which are
 //! the RFC's except where the table says why; danekit's must be the RFC's. Until `danekit
@@ -36,8 +37,9 @@
 //! without an alias on `lo`, on ports above 20000. Nothing is sent outside 127.0.0.0/8: no zone
 //! holds an address, the stub-zone for `.` replaces Unbound's built-in root hints (a
 //! `root-hints` file would replace the stub instead: "second hints for zone . ignored"), and
-//! every IPv4 range but 127.0.0.0/8 is in its `do-not-query-address`. With `CI=true` a missing tool fails the test; without it the
-//! test prints `skipped: …`.
+//! every IPv4 range but 127.0.0.0/8 is in its `do-not-query-address`. With `CI=true` a missing
+//! tool fails the test; without it the test prints `skipped: …`. The whole run takes about
+//! ten seconds, two of them for build-zones.sh.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
