@@ -658,7 +658,8 @@ fn unsupported_algorithm_is_insecure_rfc6840_section_5_2() {
     assert_eq!(r.verdict("mail.example.test.", "A"), "insecure");
     assert_eq!(
         r.reason("mail.example.test.", "A"),
-        "the DS of example.test. uses only algorithms or digest types danekit does not check"
+        "the DS of example.test. uses only algorithms or digest types danekit does not check \
+         (algorithm 16 digest 2)"
     );
 }
 
@@ -981,4 +982,41 @@ fn zone_diff_live_is_dnssec_validated() {
         "_25._tcp.mail.example.test. TLSA"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn dnskey_rrset_signed_only_by_a_key_no_ds_names_is_bogus_rfc4035_section_5_2() {
+    let mut h = Hierarchy::rooted(vec![mail_zone("example.test").split(KeyAlg::EcdsaP256)]);
+    h.zone_mut("example.test")
+        .resign_by("example.test", RecordType::DNSKEY, 1);
+    let server = AuthServer::start(h, vec![]);
+    let zsk = server.hierarchy().zone("example.test").key_tag(1);
+    let r = run(&server, "zskonly", &["mail.example.test", "--type", "A"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.verdict("mail.example.test.", "A"), "bogus");
+    let chain = r.rrset("mail.example.test.", "A")["chain"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let link = chain.last().unwrap();
+    assert_eq!(link["zone"], "example.test.");
+    let dnskey_sig = link["rrsig"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["covers"] == "DNSKEY")
+        .unwrap()
+        .clone();
+    assert_eq!(dnskey_sig["key_tag"], zsk);
+    assert_eq!(
+        dnskey_sig["status"],
+        format!("key {zsk} is published, but no DS or trust anchor names it")
+    );
+    assert!(
+        r.reason("mail.example.test.", "A").starts_with(
+            "the DNSKEY RRset of example.test. is not signed by a key the DS or anchor names"
+        ),
+        "{}",
+        r.reason("mail.example.test.", "A")
+    );
 }

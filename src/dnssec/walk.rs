@@ -875,7 +875,18 @@ impl<'a> Validator<'a> {
             trusted,
             zone,
         );
-        l.rrsig.extend(docs);
+        // A signature by a key of the set that no DS or anchor names (a ZSK's, say) is not
+        // usable here, though its key is published.
+        let published: Vec<u16> = keys.iter().filter_map(dnskey_of).map(key_tag).collect();
+        l.rrsig.extend(docs.into_iter().map(|mut d| {
+            if d.status.starts_with("no usable DNSKEY") && published.contains(&d.key_tag) {
+                d.status = format!(
+                    "key {} is published, but no DS or trust anchor names it",
+                    d.key_tag
+                );
+            }
+            d
+        }));
         match result {
             Ok(_) => Status::Secure,
             Err(Status::Bogus(why)) => Status::Bogus(format!(
@@ -1008,8 +1019,17 @@ impl<'a> Validator<'a> {
         let status = if best.is_none() {
             // RFC 4035 §5.2, RFC 6840 §5.2: only unsupported algorithms or digests.
             Status::Insecure(format!(
-                "the DS of {} uses only algorithms or digest types danekit does not check",
-                name_text(zone)
+                "the DS of {} uses only algorithms or digest types danekit does not check ({})",
+                name_text(zone),
+                all_ds
+                    .iter()
+                    .map(|d| format!(
+                        "algorithm {} digest {}",
+                        alg_number(d.algorithm()),
+                        u8::from(d.digest_type())
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         } else if dnskeys.is_empty() {
             Status::Bogus(format!(
