@@ -1020,3 +1020,55 @@ fn dnskey_rrset_signed_only_by_a_key_no_ds_names_is_bogus_rfc4035_section_5_2() 
         r.reason("mail.example.test.", "A")
     );
 }
+
+#[test]
+fn a_dnskey_anchor_without_the_sep_bit_is_an_anchor_rfc4035_section_5() {
+    use hickory_proto::dnssec::rdata::DNSSECRData;
+    use hickory_proto::rr::{RData, Record};
+    use support::dns_auth::FLAG_ZONE;
+    // One key that signs everything, published with flags 256 (no SEP bit).
+    let csk = KeySpec {
+        flags: FLAG_ZONE,
+        ..KeySpec::csk(KeyAlg::EcdsaP256)
+    };
+    let server = serve(vec![
+        mail_zone("example.test").keys([csk, KeySpec::zsk(KeyAlg::EcdsaP256)]),
+    ]);
+    let zone = server.hierarchy().zone("example.test");
+    let line = |i: usize| {
+        Record::from_rdata(
+            name("example.test"),
+            3600,
+            RData::DNSSEC(DNSSECRData::DNSKEY(zone.keys()[i].dnskey.clone())),
+        )
+        .to_string()
+    };
+    assert_eq!(zone.keys()[0].dnskey.flags(), 256);
+    // Without the cross-check: hickory-resolver cannot start from this island (it answers
+    // indeterminate).
+    let r = run_opts(
+        &server,
+        "nosep",
+        &[line(0)],
+        &["mail.example.test", "--type", "A"],
+        false,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.verdict("mail.example.test.", "A"), "secure");
+    // A key that does not sign the DNSKEY RRset cannot anchor it, as Unbound and BIND hold.
+    let r = run_opts(
+        &server,
+        "zskanchor",
+        &[line(1)],
+        &["mail.example.test", "--type", "A"],
+        false,
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.reason("mail.example.test.", "A").starts_with(
+            "the DNSKEY RRset of example.test. is not signed by a key the DS or anchor names"
+        ),
+        "{}",
+        r.reason("mail.example.test.", "A")
+    );
+}
