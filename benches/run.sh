@@ -106,3 +106,16 @@ services="$scratch/services-1000.yaml"
 } >"$services"
 hostile "zone: 1,000 services x 3 ports" "$bin" zone "$services" --out "$scratch/out.zone"
 echo "zone: $(wc -l <"$scratch/out.zone") records written"
+
+# P2 online: `danekit dnssec` against delv through Unbound over a knotd-served signed hierarchy
+# on 127.0.0.0/8 (benches/dnssec_online.sh).
+online_missing=
+for tool in knotd unbound unbound-control delv dig dnssec-keygen dnssec-signzone dnssec-dsfromkey jq; do
+    command -v "$tool" >/dev/null 2>&1 || online_missing="$online_missing $tool"
+done
+if [ -n "$online_missing" ]; then
+    echo "skipped: P2 online (dnssec_online.sh): not installed:$online_missing"
+else
+    online_rounds=5; [ -n "$quick" ] && online_rounds=2
+    DANEKIT_ONLINE_ROUNDS=$online_rounds bash benches/dnssec_online.sh
+fi
