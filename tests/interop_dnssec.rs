@@ -54,7 +54,7 @@ use std::time::{Duration, Instant};
 use serde::Deserialize;
 use support::interop::{
     LoopbackSlot, ProcessGroup, QTYPE_SOA, TempDir, danekit_bin, describe, dns_query_tcp,
-    print_skip, require_tool, run, start_server, wait_for_dns_token,
+    knot_conf_head, print_skip, require_tool, run, start_server, wait_for_dns_token,
 };
 
 /// How long a server may take to start and load its zones.
@@ -904,24 +904,11 @@ fn wait_for_zones(slot: &LoopbackSlot, tree: &Hierarchy, deadline: Instant) -> R
 /// knot.conf: only this directory, the slot's address and port, no signing (zones are served
 /// exactly as build-zones.sh wrote them, faults included), zone files never written back.
 fn knot_conf(root: &Path, slot: &LoopbackSlot, tree: &Hierarchy, ready_file: &Path) -> String {
+    let mut conf = knot_conf_head(root, slot, "notice", "kasp");
     let root = root.display();
-    let mut conf = format!(
-        "server:\n\
-         \x20   rundir: \"{root}\"\n\
-         \x20   pidfile: \"{root}/knot.pid\"\n\
-         \x20   listen: {addr}@{port}\n\
-         \x20   udp-workers: 1\n\
-         \x20   tcp-workers: 1\n\
-         \x20   background-workers: 1\n\
-         log:\n\
-         \x20 - target: stderr\n\
-         \x20   any: notice\n\
-         database:\n\
-         \x20   storage: \"{root}\"\n\
-         \x20   journal-db: \"{root}/journal\"\n\
-         \x20   kasp-db: \"{root}/kasp\"\n\
-         \x20   timer-db: \"{root}/timers\"\n\
-         template:\n\
+    let _ = write!(
+        conf,
+        "template:\n\
          \x20 - id: default\n\
          \x20   storage: \"{root}\"\n\
          \x20   dnssec-signing: off\n\
@@ -932,8 +919,6 @@ fn knot_conf(root: &Path, slot: &LoopbackSlot, tree: &Hierarchy, ready_file: &Pa
          zone:\n\
          \x20 - domain: \"{KNOT_READY_ZONE}\"\n\
          \x20   file: \"{ready}\"\n",
-        addr = slot.addr,
-        port = slot.ports[0],
         ready = ready_file.display(),
     );
     for (zone, file) in &tree.zones {

@@ -52,8 +52,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use support::interop::{
     JsonRecord, LoopbackAlias, LoopbackSlot, ProcessGroup, TempDir, danekit_bin, describe,
-    normalise_hex, pki, require_root, require_tool, run, run_with_env, start_server,
-    try_danekit_tlsa_json, wait_for_dns_token,
+    knot_conf_head, normalise_hex, pki, require_root, require_tool, run, run_with_env,
+    start_server, try_danekit_tlsa_json, wait_for_dns_token,
 };
 
 /// The zone every server holds.
@@ -689,28 +689,13 @@ fn named_conf(root: &Path, slot: &LoopbackSlot, keys: &ServerKeys, zone_file: &P
 /// address and port, log to stderr, the three keys, an ACL that lets the two update keys
 /// update, and AXFR for loopback clients.
 fn knot_conf(root: &Path, slot: &LoopbackSlot, keys: &ServerKeys, zone_file: &Path) -> String {
+    let mut conf = knot_conf_head(root, slot, "info", "keys");
     let root = root.display();
-    let mut conf = format!(
-        "server:\n\
-         \x20   rundir: \"{root}\"\n\
-         \x20   pidfile: \"{root}/knot.pid\"\n\
-         \x20   listen: {addr}@{port}\n\
-         \x20   udp-workers: 1\n\
-         \x20   tcp-workers: 1\n\
-         \x20   background-workers: 1\n\
-         log:\n\
-         \x20 - target: stderr\n\
-         \x20   any: info\n\
-         database:\n\
-         \x20   storage: \"{root}\"\n\
-         \x20   journal-db: \"{root}/journal\"\n\
-         \x20   kasp-db: \"{root}/keys\"\n\
-         \x20   timer-db: \"{root}/timers\"\n\
-         control:\n\
+    let _ = write!(
+        conf,
+        "control:\n\
          \x20   listen: \"{root}/knot.sock\"\n\
          key:\n",
-        addr = slot.addr,
-        port = slot.ports[0],
     );
     for key in [&keys.sha256, &keys.sha512, &keys.refused] {
         let _ = write!(

@@ -425,6 +425,32 @@ pub struct LoopbackSlot {
     pub token: String,
 }
 
+/// The `server`, `log` and `database` sections of a test knotd's configuration: everything under
+/// `root`, listening on the slot's address and first port, one worker of each kind. `log_level`
+/// is Knot's (`notice`, `info`); `kasp` names the key database's directory under `root`.
+pub fn knot_conf_head(root: &Path, slot: &LoopbackSlot, log_level: &str, kasp: &str) -> String {
+    let root = root.display();
+    format!(
+        "server:\n\
+         \x20   rundir: \"{root}\"\n\
+         \x20   pidfile: \"{root}/knot.pid\"\n\
+         \x20   listen: {addr}@{port}\n\
+         \x20   udp-workers: 1\n\
+         \x20   tcp-workers: 1\n\
+         \x20   background-workers: 1\n\
+         log:\n\
+         \x20 - target: stderr\n\
+         \x20   any: {log_level}\n\
+         database:\n\
+         \x20   storage: \"{root}\"\n\
+         \x20   journal-db: \"{root}/journal\"\n\
+         \x20   kasp-db: \"{root}/{kasp}\"\n\
+         \x20   timer-db: \"{root}/timers\"\n",
+        addr = slot.addr,
+        port = slot.ports[0],
+    )
+}
+
 impl LoopbackSlot {
     /// A slot with `count` ports; `attempt` (0, 1, …) moves both address and ports.
     pub fn new(count: u16, attempt: u32) -> LoopbackSlot {
