@@ -1072,3 +1072,123 @@ fn a_dnskey_anchor_without_the_sep_bit_is_an_anchor_rfc4035_section_5() {
         r.reason("mail.example.test.", "A")
     );
 }
+
+/// Answers from the server, but for a few questions a crafted message.
+struct Patched<'a> {
+    inner: danekit::dns::client::Client<'a>,
+    over: std::collections::HashMap<
+        (hickory_proto::rr::Name, RecordType),
+        std::rc::Rc<hickory_proto::op::Message>,
+    >,
+}
+
+impl danekit::dns::client::Source for Patched<'_> {
+    fn fetch(
+        &self,
+        name: &hickory_proto::rr::Name,
+        rtype: RecordType,
+    ) -> Result<std::rc::Rc<hickory_proto::op::Message>, danekit::dns::client::NoAnswer> {
+        match self.over.get(&(name.clone(), rtype)) {
+            Some(m) => Ok(m.clone()),
+            None => self.inner.fetch(name, rtype),
+        }
+    }
+}
+
+/// A DNAME answer as a resolver gives it (RFC 6672 §5.3.3): the signed DNAME, the unsigned
+/// CNAME synthesized from it. The DNAME is validated and the CNAME checked against it; a
+/// CNAME that does not follow from the DNAME is bogus.
+#[test]
+fn dname_with_its_synthesized_cname_rfc6672_section_5_3_3() {
+    use danekit::dnssec::{Limits, TrustAnchors, Validator};
+    use danekit::report::Timestamp;
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::rdata::{CNAME, NULL};
+    use hickory_proto::rr::{RData, Record};
+    use hickory_proto::serialize::binary::BinEncodable;
+
+    let mut h = Hierarchy::rooted(vec![
+        ZoneSpec::new("example.test").record("mail.new A 127.0.0.1\nmail.evil A 127.0.0.2"),
+    ]);
+    let target = name("new.example.test");
+    let dname = Record::from_rdata(
+        name("old.example.test"),
+        3600,
+        RData::Unknown {
+            code: RecordType::DNAME,
+            rdata: NULL::with(target.to_bytes().unwrap()),
+        },
+    );
+    let zone = h.zone_mut("example.test");
+    zone.add_record(dname.clone());
+    zone.sign_rrset("old.example.test", RecordType::DNAME);
+    let dname_sigs = zone.rrsigs("old.example.test", RecordType::DNAME).to_vec();
+    assert!(!dname_sigs.is_empty());
+    let server = AuthServer::start(h, vec![]);
+    let anchors =
+        TrustAnchors::parse("anchor", &server.hierarchy().trust_anchor_ds().join("\n")).unwrap();
+    let env = LoopbackEnv::new();
+    let qname = name("mail.old.example.test");
+    let answer = |cname_target: &str| {
+        let mut m = Message::new(1, MessageType::Response, OpCode::Query);
+        m.add_query(Query::query(qname.clone(), RecordType::A));
+        m.add_answer(dname.clone());
+        for s in &dname_sigs {
+            m.add_answer(s.clone());
+        }
+        m.add_answer(Record::from_rdata(
+            qname.clone(),
+            3600,
+            RData::CNAME(CNAME(name(cname_target))),
+        ));
+        std::rc::Rc::new(m)
+    };
+    let validate = |cname_target: &str| {
+        let source = Patched {
+            inner: danekit::dns::client::Client::new(
+                &env.net,
+                vec![server.addr],
+                std::time::Duration::from_secs(2),
+            ),
+            over: [((qname.clone(), RecordType::A), answer(cname_target))].into(),
+        };
+        let validator = Validator::new(
+            &source,
+            &anchors,
+            Timestamp(i64::from(now())),
+            Limits::default(),
+        );
+        validator
+            .validate(&qname, RecordType::A)
+            .iter()
+            .map(|r| {
+                (
+                    r.name.clone(),
+                    r.rtype.clone(),
+                    r.verdict.as_str().to_owned(),
+                    r.cname_target.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        validate("mail.new.example.test"),
+        vec![
+            (
+                "old.example.test.".to_owned(),
+                "DNAME".to_owned(),
+                "secure".to_owned(),
+                Some("mail.new.example.test.".to_owned())
+            ),
+            (
+                "mail.new.example.test.".to_owned(),
+                "A".to_owned(),
+                "secure".to_owned(),
+                None
+            ),
+        ]
+    );
+    let forged = validate("mail.evil.example.test");
+    assert_eq!(forged[0].1, "DNAME");
+    assert_eq!(forged[0].2, "bogus");
+}

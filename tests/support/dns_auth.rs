@@ -710,6 +710,12 @@ impl SignedZone {
             .push(record);
     }
 
+    /// Adds one record built in code (for types the zone-file parser cannot read, such as
+    /// DNAME), unsigned: call [`SignedZone::sign_rrset`] to sign it.
+    pub fn add_record(&mut self, record: Record) {
+        self.insert_record(record);
+    }
+
     /// Adds records in zone-file syntax (relative to the apex), unsigned: call
     /// [`SignedZone::sign_rrset`] to sign them.
     pub fn add_records(&mut self, text: &str) {
