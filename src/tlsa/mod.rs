@@ -8,6 +8,7 @@
 //! record data accepts only the assigned values.
 
 mod compute;
+pub mod matching;
 mod owner;
 pub mod report;
 
