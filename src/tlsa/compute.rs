@@ -100,22 +100,31 @@ pub fn compute(
                     last: chain.len().saturating_sub(1),
                 });
             };
-            let selected = match params.selector {
-                Selector::Cert => cert.der.as_slice(),
-                _ => cert.spki.as_slice(),
-            };
-            (selected, depth)
+            (select(cert, params.selector), depth)
         }
     };
-    let data = match params.matching {
+    Ok(Computed {
+        rdata: Rdata::new(params, associate(params.matching, selected)),
+        depth,
+    })
+}
+
+/// What a selector takes of a certificate: its DER (0) or its SubjectPublicKeyInfo as encoded
+/// in it (1).
+pub(crate) fn select(cert: &Certificate, selector: Selector) -> &[u8] {
+    match selector {
+        Selector::Cert => &cert.der,
+        _ => &cert.spki,
+    }
+}
+
+/// The certificate association data of `selected` for a matching type (RFC 6698 §2.1.3).
+pub(crate) fn associate(matching: Matching, selected: &[u8]) -> Vec<u8> {
+    match matching {
         Matching::Sha256 => digest::digest(&digest::SHA256, selected).as_ref().to_vec(),
         Matching::Sha512 => digest::digest(&digest::SHA512, selected).as_ref().to_vec(),
         _ => selected.to_vec(),
-    };
-    Ok(Computed {
-        rdata: Rdata::new(params, data),
-        depth,
-    })
+    }
 }
 
 fn pick_issuer(chain: &[Certificate], ca: CaChoice, usage: u8) -> Result<usize, ComputeError> {

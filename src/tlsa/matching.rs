@@ -6,10 +6,10 @@
 //! that did not. A failed match is a value ([`Outcome::NoMatch`]), never an `Err`. It does no
 //! I/O and reads no clock: the chain, the RRset, the reference names and `now` are handed in.
 
-use ring::digest;
 use thiserror::Error;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use super::compute::{associate, select};
 use super::{Matching, Rdata, Selector, Unusable, Usage};
 use crate::pki::Certificate;
 use crate::text;
@@ -251,21 +251,6 @@ fn selected_name(selector: Selector) -> &'static str {
     match selector {
         Selector::Cert => "certificate",
         _ => "SPKI",
-    }
-}
-
-fn select(cert: &Certificate, selector: Selector) -> &[u8] {
-    match selector {
-        Selector::Cert => &cert.der,
-        _ => &cert.spki,
-    }
-}
-
-fn associate(matching: Matching, selected: &[u8]) -> Vec<u8> {
-    match matching {
-        Matching::Sha256 => digest::digest(&digest::SHA256, selected).as_ref().to_vec(),
-        Matching::Sha512 => digest::digest(&digest::SHA512, selected).as_ref().to_vec(),
-        _ => selected.to_vec(),
     }
 }
 
@@ -544,6 +529,7 @@ mod tests {
     use rcgen::{
         BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, date_time_ymd,
     };
+    use ring::digest;
 
     const LEAF: &str = include_str!("../../tests/fixtures/pki/leaf-p256.pem");
     const EXPIRED: &str = include_str!("../../tests/fixtures/pki/expired.pem");
