@@ -23,4 +23,5 @@ pub mod report;
 pub mod text;
 pub mod time;
 pub mod tlsa;
+pub mod verify;
 pub mod zone;
