@@ -1192,3 +1192,33 @@ fn dname_with_its_synthesized_cname_rfc6672_section_5_3_3() {
     assert_eq!(forged[0].1, "DNAME");
     assert_eq!(forged[0].2, "bogus");
 }
+
+#[test]
+fn bad_arguments_are_exit_2_with_one_line() {
+    for (args, want) in [
+        (
+            vec!["example.test", "-o", "yaml"],
+            "error: -o yaml: dnssec writes text or json\n",
+        ),
+        (
+            vec!["example.test", "--type", "ANY"],
+            "error: invalid value 'ANY' for '--type <TYPE>': ANY is not an RRset that can be validated (see --help)\n",
+        ),
+        (
+            vec!["example.test", "--warn-expiry", "0d"],
+            "error: invalid value '0d' for '--warn-expiry <DURATION>': must be more than zero (see --help)\n",
+        ),
+        (
+            vec!["example.test", "--resolver", "resolver.example"],
+            "error: --resolver resolver.example:53: give the resolver's address, not a name\n",
+        ),
+    ] {
+        let mut env = LoopbackEnv::new();
+        let mut argv = vec!["danekit", "dnssec"];
+        argv.extend(args.iter().copied());
+        let code = danekit::cli::run(argv, &mut env);
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(String::from_utf8(env.stderr).unwrap(), want, "{args:?}");
+        assert!(env.stdout.is_empty(), "{args:?}");
+    }
+}

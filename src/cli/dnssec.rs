@@ -5,12 +5,11 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use hickory_proto::rr::{Name, RecordType};
 use serde::{Deserialize, Serialize};
 
-use super::output::{print_findings, print_json, verbose, write_stdout};
+use super::output::{output_format, print_findings, print_json, verbose, write_stdout};
 use super::{Context, Exit, Failure, args, resolvers};
 use crate::addr::name_text;
 use crate::dns::client::{Client, Source};
@@ -20,6 +19,8 @@ use crate::dnssec::{
 use crate::env::Env;
 use crate::report::{Finding, SCHEMA_VERSION, Timestamp};
 use crate::text;
+use crate::tlsa::{Proto, owner_name};
+use crate::verify::plan::mx_hosts;
 
 #[derive(Debug, Args)]
 #[command(after_help = "Output formats (-o): text (default), json.\n\
@@ -54,13 +55,7 @@ enum Format {
 
 impl Format {
     fn parse(text: Option<&str>) -> Result<Self, Failure> {
-        let text = text.unwrap_or("text");
-        Format::from_str(text, false).map_err(|_| {
-            Failure::input(anyhow!(
-                "-o {}: dnssec writes text or json",
-                text::clip(text)
-            ))
-        })
+        output_format(text, "dnssec")
     }
 }
 
@@ -221,7 +216,10 @@ pub fn mail_domain(validator: &Validator<'_>, domain: &Name, port: u16) -> Vec<Q
     };
     let mx = ask(domain, RecordType::MX);
     let hosts: Vec<Name> = match mx.reports.last() {
-        Some(mx) if mx.answer == AnswerKind::Data => mx_hosts(&mx.records),
+        Some(mx) if mx.answer == AnswerKind::Data => mx_hosts(&mx.records)
+            .into_iter()
+            .map(|(_, host)| host)
+            .collect(),
         Some(mx) if matches!(mx.answer, AnswerKind::Nodata) => vec![domain.clone()],
         _ => Vec::new(),
     };
@@ -250,7 +248,7 @@ pub fn mail_domain(validator: &Validator<'_>, domain: &Name, port: u16) -> Vec<Q
         }
         owners.push(host.clone());
         for owner_host in owners {
-            if let Some(owner) = tlsa_owner(&owner_host, port) {
+            if let Ok(owner) = owner_name(port, Proto::Tcp, &owner_host) {
                 questions.push(ask(&owner, RecordType::TLSA));
             }
         }
@@ -286,29 +284,6 @@ fn cross_check_questions(
             })
         })
         .collect()
-}
-
-fn tlsa_owner(host: &Name, port: u16) -> Option<Name> {
-    Name::from_ascii(format!("_{port}._tcp"))
-        .ok()?
-        .append_name(host)
-        .ok()
-}
-
-/// The exchange hosts of an MX RRset in presentation form, by preference; `0 .` (null MX)
-/// gives none.
-fn mx_hosts(records: &[String]) -> Vec<Name> {
-    let mut hosts: Vec<(u16, Name)> = records
-        .iter()
-        .filter_map(|r| {
-            let (pref, host) = r.split_once(' ')?;
-            let pref = pref.parse::<u16>().ok()?;
-            let name = Name::from_ascii(host.trim()).ok()?;
-            (!name.is_root()).then_some((pref, name))
-        })
-        .collect();
-    hosts.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-    hosts.into_iter().map(|(_, h)| h).collect()
 }
 
 /// A `signature-expires-soon` finding for every valid RRSIG on the paths that expires within
@@ -489,27 +464,6 @@ fn sig_line(sig: &SigDoc) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn mx_hosts_in_preference_order_and_null_mx() {
-        let hosts = mx_hosts(&[
-            "20 b.example.".into(),
-            "10 a.example.".into(),
-            "10 c.example.".into(),
-        ]);
-        let texts: Vec<String> = hosts.iter().map(name_text).collect();
-        assert_eq!(texts, ["a.example.", "c.example.", "b.example."]);
-        assert!(mx_hosts(&["0 .".into()]).is_empty());
-    }
-
-    #[test]
-    fn tlsa_owner_names() {
-        let host = Name::from_ascii("mail.example.").unwrap_or_default();
-        assert_eq!(
-            tlsa_owner(&host, 465).map(|n| name_text(&n)),
-            Some("_465._tcp.mail.example.".into())
-        );
-    }
 
     #[test]
     fn exit_codes_of_verdicts() {

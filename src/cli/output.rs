@@ -6,6 +6,29 @@ use super::{Context, Failure};
 use crate::env::Env;
 use crate::report::Finding;
 
+/// The `-o` format of a command: its first format when none is given; otherwise one of its
+/// formats, or exit 2 naming them (`-o x: zone writes zone, nsupdate, knotc or json`).
+pub fn output_format<F: clap::ValueEnum>(text: Option<&str>, command: &str) -> Result<F, Failure> {
+    let names: Vec<String> = F::value_variants()
+        .iter()
+        .filter_map(|v| v.to_possible_value().map(|p| p.get_name().to_owned()))
+        .collect();
+    let text = text
+        .or(names.first().map(String::as_str))
+        .unwrap_or_default();
+    F::from_str(text, false).map_err(|_| {
+        let list = match names.split_last() {
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+            None => String::new(),
+        };
+        Failure::input(anyhow::anyhow!(
+            "-o {}: {command} writes {list}",
+            crate::text::clip(text)
+        ))
+    })
+}
+
 /// Prints findings as `warning: SUBJECT: MESSAGE` lines on stderr, unless `-q`.
 pub fn print_findings(env: &mut dyn Env, ctx: &Context, findings: &[Finding]) {
     if ctx.quiet {

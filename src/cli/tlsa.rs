@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use hickory_proto::rr::Name;
 
-use super::output::{print_findings, print_json, verbose, write_stdout};
+use super::output::{output_format, print_findings, print_json, verbose, write_stdout};
 use super::{Context, Exit, Failure, args};
 use crate::addr::{HostPort, name_text};
 use crate::env::{self, Env, MAX_INPUT_BYTES, ReadError};
@@ -119,13 +119,7 @@ enum Format {
 
 impl Format {
     fn parse(text: Option<&str>) -> Result<Self, Failure> {
-        let text = text.unwrap_or("rdata");
-        Format::from_str(text, false).map_err(|_| {
-            Failure::input(anyhow!(
-                "-o {}: tlsa writes rdata, zone, nsupdate, knotc or json",
-                text::clip(text)
-            ))
-        })
+        output_format(text, "tlsa")
     }
 
     fn needs_owner(self) -> bool {

@@ -8,7 +8,7 @@ use anyhow::anyhow;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
-use super::output::{print_findings, print_json, verbose, write_stdout};
+use super::output::{output_format, print_findings, print_json, verbose, write_stdout};
 use super::{Context, Exit, Failure, resolvers};
 use crate::addr::{Host, HostPort, name_text};
 use crate::config::{self, ServiceFile};
@@ -59,13 +59,7 @@ enum Format {
 
 impl Format {
     fn parse(text: Option<&str>) -> Result<Self, Failure> {
-        let text = text.unwrap_or("zone");
-        Format::from_str(text, false).map_err(|_| {
-            Failure::input(anyhow!(
-                "-o {}: zone writes zone, nsupdate, knotc or json",
-                text::clip(text)
-            ))
-        })
+        output_format(text, "zone")
     }
 }
 

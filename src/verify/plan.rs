@@ -12,6 +12,7 @@ use hickory_proto::rr::{Name, RecordType};
 
 use crate::addr::name_text;
 use crate::dnssec::{AnswerKind, RrsetReport, Status, Validator};
+use crate::tlsa::{Proto, owner_name};
 use crate::tlsa::{Rdata, Usage};
 
 /// What a DANE sender requires of one port of one MX host (RFC 7672 §2.2, §3).
@@ -259,7 +260,7 @@ fn port_plan(
     let mut reports = Vec::new();
     let mut last_none = String::new();
     for base in candidates {
-        let Some(owner) = tlsa_owner(base, port) else {
+        let Ok(owner) = owner_name(port, Proto::Tcp, base) else {
             last_none = format!("no TLSA owner name can be formed under {}", name_text(base));
             continue;
         };
@@ -390,16 +391,9 @@ fn reason(status: &Status) -> &str {
     status.reason().unwrap_or("no answer")
 }
 
-fn tlsa_owner(host: &Name, port: u16) -> Option<Name> {
-    Name::from_ascii(format!("_{port}._tcp"))
-        .ok()?
-        .append_name(host)
-        .ok()
-}
-
 /// The exchanges of an MX RRset in presentation form, by preference then name; `0 .` (null
 /// MX, RFC 7505) gives none.
-fn mx_hosts(records: &[String]) -> Vec<(Option<u16>, Name)> {
+pub fn mx_hosts(records: &[String]) -> Vec<(Option<u16>, Name)> {
     let mut hosts: Vec<(u16, Name)> = records
         .iter()
         .filter_map(|r| {
