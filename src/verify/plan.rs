@@ -159,6 +159,12 @@ pub fn plan(validator: &Validator<'_>, domain: &Name, ports: &[u16]) -> Plan {
     }
 }
 
+/// The plan of one host named directly (`verify --host`): no MX lookup; the host is its own
+/// next-hop domain.
+pub fn plan_host(validator: &Validator<'_>, host: &Name, ports: &[u16]) -> HostPlan {
+    host_plan(validator, host, host.clone(), None, ports, None)
+}
+
 fn host_plan(
     validator: &Validator<'_>,
     domain: &Name,
