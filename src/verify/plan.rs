@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::addr::name_text;
-use crate::dnssec::{AnswerKind, RrsetReport, Status, Validator};
+use crate::dnssec::{AnswerKind, RrsetReport, Status, Validator, worst};
 use crate::tlsa::{Proto, owner_name};
 use crate::tlsa::{Rdata, Usage};
 
@@ -383,14 +383,6 @@ fn expanded_name(hops: &[RrsetReport]) -> Option<Name> {
         return None;
     }
     hops.last().and_then(|l| Name::from_ascii(&l.name).ok())
-}
-
-fn worst(reports: &[RrsetReport]) -> Status {
-    reports
-        .iter()
-        .map(RrsetReport::status)
-        .max_by_key(Status::rank)
-        .unwrap_or(Status::Indeterminate("no answer".into()))
 }
 
 fn reason(status: &Status) -> &str {

@@ -7,7 +7,7 @@ use super::outcome::{Outcome, exit_code};
 use super::plan::{HostPlan, MxState, PortPlan, TlsaState};
 use super::run::{AddressResult, HostResult};
 use crate::addr::name_text;
-use crate::dnssec::{RrsetReport, Status, StatusWord};
+use crate::dnssec::{RrsetReport, StatusWord};
 use crate::pki::Certificate;
 use crate::probe::Presented;
 use crate::report::{Finding, SCHEMA_VERSION};
@@ -350,9 +350,5 @@ fn tls_doc(p: &Presented) -> TlsDoc {
 }
 
 fn worst(reports: &[RrsetReport]) -> StatusWord {
-    reports
-        .iter()
-        .map(RrsetReport::status)
-        .max_by_key(Status::rank)
-        .map_or(StatusWord::Indeterminate, |s| s.word())
+    crate::dnssec::worst(reports).word()
 }
