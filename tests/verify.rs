@@ -1142,3 +1142,37 @@ fn usage_errors_exit_2_with_a_json_error_document() {
         assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
     }
 }
+
+#[test]
+fn hostile_mx_and_address_sets_are_bounded_with_a_warning() {
+    let servers = start(vec![]);
+    let mut lines = String::new();
+    for i in 0..40 {
+        lines.push_str(&format!("@ MX {i} mx{i:02}\n"));
+    }
+    for i in 1..=20 {
+        lines.push_str(&format!("mx00 A {}\n", servers.ip(i)));
+    }
+    lines.push_str("_PORT._tcp.mx00 TLSA 3 1 1 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+    let dns = serve(Hierarchy::rooted(vec![zone(&servers, &lines)]));
+    let r = verify(&dns, &["example.test", "--port", "2525", "--timeout", "1s"]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(r.doc["mx"].as_array().unwrap().len(), 32);
+    assert_eq!(r.doc["hosts_omitted"], 8);
+    assert_eq!(r.doc["mx"][31]["host"], "mx31.example.test.");
+    let first = &r.doc["mx"][0];
+    assert_eq!(first["addresses"].as_array().unwrap().len(), 16);
+    assert_eq!(first["addresses_omitted"], 4);
+    assert_eq!(r.doc["mx"][1]["addresses"][0]["address"], Value::Null);
+    assert_eq!(
+        r.doc["mx"][1]["addresses"][0]["reason"],
+        "mx01.example.test. has no A or AAAA record"
+    );
+    let codes: Vec<&str> = r.doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, vec!["mx-hosts-omitted", "addresses-omitted"]);
+}

@@ -19,6 +19,7 @@ use crate::pki::Loaded;
 use crate::probe::Starttls;
 use crate::report::Finding;
 use crate::text;
+use crate::verify::plan::{MAX_ADDRESSES, MAX_HOSTS};
 use crate::verify::report::{AddressDoc, MxDoc, PortDoc, domain_document, host_document};
 use crate::verify::run::DEFAULT_PARALLEL;
 use crate::verify::{
@@ -173,6 +174,7 @@ pub fn run(args: &VerifyArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
                 &planned.mx,
                 &planned.mx_reports,
                 &results,
+                planned.hosts_omitted,
                 args.require_dane,
                 Vec::new(),
             )
@@ -219,12 +221,31 @@ fn read_chain(raw: &OsString, env: &mut dyn Env) -> Result<Vec<Vec<u8>>, Failure
     }
 }
 
-/// Warnings that do not change the verdict: a leaf that has expired or expires soon on a
-/// server authenticated by a DANE-TA record (DANE-EE ignores dates), a handshake that failed
-/// for one key type only.
+/// Warnings that do not change the verdict: a handshake that failed for one key type only,
+/// hosts or addresses beyond the limits of a run.
 fn findings(doc: &VerifyDocument) -> Vec<Finding> {
     let mut out = Vec::new();
+    if doc.hosts_omitted > 0 {
+        out.push(Finding::warning(
+            "mx-hosts-omitted",
+            doc.domain.clone(),
+            format!(
+                "the MX RRset names {} more hosts than the {MAX_HOSTS} checked",
+                doc.hosts_omitted
+            ),
+        ));
+    }
     for mx in &doc.mx {
+        if mx.addresses_omitted > 0 {
+            out.push(Finding::warning(
+                "addresses-omitted",
+                mx.host.clone(),
+                format!(
+                    "{} more addresses than the {MAX_ADDRESSES} checked",
+                    mx.addresses_omitted
+                ),
+            ));
+        }
         for a in &mx.addresses {
             let subject = address_label(&mx.host, a);
             for note in &a.notes {

@@ -65,6 +65,9 @@ pub struct VerifyDocument {
     pub reason: Option<String>,
     /// The hosts in MX preference order (or the one `--host`).
     pub mx: Vec<MxDoc>,
+    /// MX hosts beyond the limit of a run, not checked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub hosts_omitted: usize,
     pub findings: Vec<Finding>,
 }
 
@@ -98,6 +101,13 @@ pub struct MxDoc {
     pub cname_target: Option<String>,
     pub ports: Vec<PortDoc>,
     pub addresses: Vec<AddressDoc>,
+    /// Addresses beyond the limit per host, not checked.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub addresses_omitted: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The TLSA state of one port of a host.
@@ -166,6 +176,7 @@ pub fn domain_document(
     mx: &MxState,
     mx_reports: &[RrsetReport],
     hosts: &[HostResult],
+    hosts_omitted: usize,
     require_dane: bool,
     findings: Vec<Finding>,
 ) -> VerifyDocument {
@@ -220,6 +231,7 @@ pub fn domain_document(
         mx_lookup: Some(mx_lookup),
         reason,
         mx: hosts.iter().map(mx_doc).collect(),
+        hosts_omitted,
         findings,
     }
 }
@@ -238,6 +250,7 @@ pub fn host_document(
         mx_lookup: None,
         reason: None,
         mx: vec![mx_doc(host)],
+        hosts_omitted: 0,
         findings,
     }
 }
@@ -263,6 +276,7 @@ fn mx_doc(host: &HostResult) -> MxDoc {
         cname_target: plan.expanded.as_ref().map(name_text),
         ports,
         addresses: host.results.iter().map(address_doc).collect(),
+        addresses_omitted: plan.addresses_omitted,
     }
 }
 
