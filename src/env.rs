@@ -91,6 +91,19 @@ pub trait Env {
     /// Reads standard input to its end, at most `cap` bytes.
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError>;
 
+    /// Standard input as a stream, for inputs read line by line without a size cap on the
+    /// whole (each line is capped by its reader). By default, what [`Env::read_stdin`] gives.
+    fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
+        Box::new(io::Cursor::new(
+            self.read_stdin(crate::env::MAX_INPUT_BYTES).unwrap_or_default(),
+        ))
+    }
+
+    /// Whether standard error is a terminal (for progress bars).
+    fn stderr_is_terminal(&self) -> bool {
+        false
+    }
+
     /// The stream for results.
     fn stdout(&mut self) -> &mut dyn Write;
 
@@ -162,6 +175,15 @@ impl Env for RealEnv {
 
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError> {
         read_capped(io::stdin().lock(), cap)
+    }
+
+    fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
+        Box::new(io::BufReader::new(io::stdin()))
+    }
+
+    fn stderr_is_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        io::stderr().is_terminal()
     }
 
     fn stdout(&mut self) -> &mut dyn Write {

@@ -11,7 +11,7 @@ use hickory_proto::rr::Name;
 use super::dnssec::anchors;
 use super::output::{output_format, print_findings, print_json, verbose, write_stdout};
 use super::{Context, Exit, Failure, args, resolvers};
-use crate::addr::{Host, HostPort, name_text};
+use crate::addr::{Host, HostPort};
 use crate::dns::client::{Client, Source};
 use crate::dnssec::{Limits, StatusWord, Validator};
 use crate::env::Env;
@@ -20,10 +20,11 @@ use crate::probe::Starttls;
 use crate::report::Finding;
 use crate::text;
 use crate::verify::plan::{MAX_ADDRESSES, MAX_HOSTS};
-use crate::verify::report::{AddressDoc, MxDoc, PortDoc, domain_document, host_document};
+use crate::verify::report::{AddressDoc, MxDoc, PortDoc, host_document};
 use crate::verify::run::DEFAULT_PARALLEL;
 use crate::verify::{
-    Family, Options, Outcome, Verdict, VerifyDocument, check_offline, plan, plan_host, probe_hosts,
+    Family, Options, Outcome, Verdict, VerifyDocument, check_domain, check_offline, plan_host,
+    probe_hosts,
 };
 
 #[derive(Debug, Args)]
@@ -167,17 +168,7 @@ pub fn run(args: &VerifyArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
             host_document(&result, args.require_dane, Vec::new())
         }
         (None, Some(domain)) => {
-            let planned = plan(&validator, domain, &ports);
-            let results = probe_hosts(net, planned.hosts, &options);
-            domain_document(
-                &name_text(domain),
-                &planned.mx,
-                &planned.mx_reports,
-                &results,
-                planned.hosts_omitted,
-                args.require_dane,
-                Vec::new(),
-            )
+            check_domain(net, &validator, domain, &ports, &options, args.require_dane)
         }
         (None, None) => {
             return Err(Failure::input(anyhow::anyhow!(
