@@ -22,6 +22,7 @@ pub mod config;
 pub mod dns;
 pub mod dnssec;
 pub mod env;
+pub mod par;
 pub mod pki;
 pub mod probe;
 pub mod report;

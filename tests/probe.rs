@@ -454,7 +454,7 @@ fn a_rejected_ehlo_is_named_as_such() {
 #[test]
 fn a_greeting_slower_than_the_limit_times_out_with_the_greeting_limit() {
     let server = pki().serve(Behaviour::SmtpDelayedGreeting {
-        seconds: 5,
+        millis: 5_000,
         partial: true,
     });
     let quick = Target {

@@ -601,7 +601,7 @@ fn a_fifteen_second_greeting_delay_passes_under_the_default_limits() {
             std::thread::spawn(move || {
                 let server = serve(
                     Behaviour::SmtpDelayedGreeting {
-                        seconds: 15,
+                        millis: 15_000,
                         partial,
                     },
                     "p256",

@@ -14,7 +14,7 @@ use super::{Context, Exit, Failure, args, resolvers};
 use crate::addr::name_text;
 use crate::dns::client::{Client, Source};
 use crate::dnssec::{
-    AnswerKind, ChainLink, Limits, RrsetReport, SigDoc, Status, StatusWord, TrustAnchors, Validator,
+    AnswerKind, ChainLink, Limits, RrsetReport, SigDoc, StatusWord, TrustAnchors, Validator,
 };
 use crate::env::Env;
 use crate::report::{Finding, SCHEMA_VERSION, Timestamp};
@@ -106,11 +106,7 @@ pub fn exit_of(verdict: StatusWord) -> Exit {
 
 /// The worst verdict of the reports (bogus > indeterminate > insecure > secure).
 pub fn worst(reports: &[RrsetReport]) -> StatusWord {
-    reports
-        .iter()
-        .map(RrsetReport::status)
-        .max_by_key(Status::rank)
-        .map_or(StatusWord::Indeterminate, |s| s.word())
+    crate::dnssec::worst(reports).word()
 }
 
 /// The trust anchors of the run: `--trust-anchor FILE`, else the IANA root.

@@ -10,6 +10,7 @@ mod args;
 mod dnssec;
 mod output;
 mod tlsa;
+mod verify;
 mod zone;
 
 use std::ffi::OsString;
@@ -117,6 +118,8 @@ enum Command {
     Dnssec(dnssec::DnssecArgs),
     /// TLSA records of a services file: zone text, nsupdate/knotc scripts, drift, RFC 2136 updates
     Zone(zone::ZoneArgs),
+    /// Check every MX host, address and port against its published TLSA records (RFC 7672)
+    Verify(Box<verify::VerifyArgs>),
 }
 
 /// What every command gets besides its own arguments.
@@ -157,6 +160,7 @@ where
         Command::Tlsa(args) => tlsa::run(args, &ctx, env),
         Command::Zone(args) => zone::run(args, &ctx, env),
         Command::Dnssec(args) => dnssec::run(args, &ctx, env),
+        Command::Verify(args) => verify::run(args, &ctx, env),
     };
     match result {
         Ok(exit) => exit as u8,

@@ -157,11 +157,24 @@ fn read_inputs(args: &TlsaArgs, env: &mut dyn Env) -> Result<Vec<Input>, Failure
             }
             stdin.clone().unwrap_or_default()
         } else {
-            env::read_file(Path::new(raw), MAX_INPUT_BYTES).map_err(|e| read_failure(&name, e))?
+            inputs.push(read_one(raw, env)?);
+            continue;
         };
         inputs.push(pki::parse_input(&name, &bytes).map_err(Failure::input)?);
     }
     Ok(inputs)
+}
+
+/// Reads and parses one input: a file, or `-` for standard input.
+pub(super) fn read_one(raw: &OsString, env: &mut dyn Env) -> Result<Input, Failure> {
+    let name = input_name(raw);
+    let bytes = if raw == "-" {
+        env.read_stdin(MAX_INPUT_BYTES)
+    } else {
+        env::read_file(Path::new(raw), MAX_INPUT_BYTES)
+    }
+    .map_err(|e| read_failure(&name, e))?;
+    pki::parse_input(&name, &bytes).map_err(Failure::input)
 }
 
 fn read_failure(name: &str, e: ReadError) -> Failure {

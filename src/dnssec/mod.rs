@@ -180,6 +180,16 @@ pub struct RrsetReport {
     pub cname_target: Option<String>,
 }
 
+/// The worst status of the reports (bogus > indeterminate > insecure > secure); none at all
+/// is indeterminate.
+pub fn worst(reports: &[RrsetReport]) -> Status {
+    reports
+        .iter()
+        .map(RrsetReport::status)
+        .max_by_key(Status::rank)
+        .unwrap_or(Status::Indeterminate("no answer".into()))
+}
+
 impl RrsetReport {
     pub fn status(&self) -> Status {
         let reason = self.reason.clone().unwrap_or_default();

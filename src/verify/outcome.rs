@@ -79,11 +79,6 @@ impl Outcome {
     }
 }
 
-/// Ports whose service is SMTP, where usages 0 and 1 are unusable (RFC 7672 §3.1.3).
-pub fn is_smtp_port(port: u16) -> bool {
-    matches!(port, 25 | 587)
-}
-
 /// The outcome of one address, from the port's TLSA state and what the probe yielded.
 ///
 /// - `Failure` → `dns-failure`, whatever the probe saw (RFC 7672 §2.2.2: the sender defers).
@@ -488,12 +483,6 @@ mod tests {
             assert_eq!(v["outcome"], o.word());
             assert_eq!(&serde_json::from_value::<Outcome>(v).unwrap(), o);
         }
-    }
-
-    #[test]
-    fn smtp_ports() {
-        assert!(is_smtp_port(25) && is_smtp_port(587));
-        assert!(!is_smtp_port(465) && !is_smtp_port(993));
     }
 
     #[test]

@@ -11,9 +11,17 @@ use std::net::IpAddr;
 use hickory_proto::rr::{Name, RecordType};
 
 use crate::addr::name_text;
-use crate::dnssec::{AnswerKind, RrsetReport, Status, Validator};
+use crate::dnssec::{AnswerKind, RrsetReport, Status, Validator, worst};
 use crate::tlsa::{Proto, owner_name};
 use crate::tlsa::{Rdata, Usage};
+
+/// At most this many MX hosts are planned; the rest are counted in [`Plan::hosts_omitted`]. An
+/// MX RRset is data from the network, and a hostile one can name thousands of hosts.
+pub const MAX_HOSTS: usize = 32;
+
+/// At most this many addresses of one host are kept (the A answer's first, then the AAAA
+/// answer's); the rest are counted in [`HostPlan::addresses_omitted`].
+pub const MAX_ADDRESSES: usize = 16;
 
 /// What a DANE sender requires of one port of one MX host (RFC 7672 §2.2, §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,8 +84,11 @@ pub struct HostPlan {
     pub name: Name,
     /// The MX preference; `None` for the implicit MX (the domain itself).
     pub preference: Option<u16>,
-    /// The addresses of the validated A answer, then of the AAAA answer, as served.
+    /// The addresses of the validated A answer, then of the AAAA answer, as served (at most
+    /// [`MAX_ADDRESSES`]).
     pub addresses: Vec<IpAddr>,
+    /// Addresses beyond [`MAX_ADDRESSES`], not kept.
+    pub addresses_omitted: usize,
     /// The first response (the CNAME, when there is one) of both the A and the AAAA lookup
     /// was secure: only then is TLSA looked up (RFC 7672 §2.2.2).
     pub address_secure: bool,
@@ -96,8 +107,10 @@ pub struct Plan {
     pub mx: MxState,
     /// The MX RRset validated (with its CNAME hops).
     pub mx_reports: Vec<RrsetReport>,
-    /// In MX preference order, ties by name; each host once.
+    /// In MX preference order, ties by name; each host once; at most [`MAX_HOSTS`].
     pub hosts: Vec<HostPlan>,
+    /// MX hosts beyond [`MAX_HOSTS`], not planned.
+    pub hosts_omitted: usize,
 }
 
 /// Asks the RFC 7672 §2.2 questions for `domain` and decides the TLSA state of every MX host
@@ -144,9 +157,14 @@ pub fn plan(validator: &Validator<'_>, domain: &Name, ports: &[u16]) -> Plan {
         MxState::Null | MxState::NoDomain | MxState::Failure(_) => None,
     };
     let mut seen = BTreeSet::new();
-    let hosts = exchanges
+    let mut exchanges: Vec<(Option<u16>, Name)> = exchanges
         .into_iter()
         .filter(|(_, host)| seen.insert(host.to_lowercase()))
+        .collect();
+    let hosts_omitted = exchanges.len().saturating_sub(MAX_HOSTS);
+    exchanges.truncate(MAX_HOSTS);
+    let hosts = exchanges
+        .into_iter()
         .map(|(preference, host)| {
             host_plan(validator, domain, host, preference, ports, dane.as_deref())
         })
@@ -156,7 +174,14 @@ pub fn plan(validator: &Validator<'_>, domain: &Name, ports: &[u16]) -> Plan {
         mx,
         mx_reports,
         hosts,
+        hosts_omitted,
     }
+}
+
+/// The plan of one host named directly (`verify --host`): no MX lookup; the host is its own
+/// next-hop domain.
+pub fn plan_host(validator: &Validator<'_>, host: &Name, ports: &[u16]) -> HostPlan {
+    host_plan(validator, host, host.clone(), None, ports, None)
 }
 
 fn host_plan(
@@ -173,6 +198,8 @@ fn host_plan(
     for reports in [&a, &aaaa] {
         addresses.extend(usable_addresses(reports));
     }
+    let addresses_omitted = addresses.len().saturating_sub(MAX_ADDRESSES);
+    addresses.truncate(MAX_ADDRESSES);
     let expanded = [&a, &aaaa].into_iter().find_map(|hops| expanded_name(hops));
     // RFC 7672 §2.2.2: the first response of each address lookup (the CNAME, when there is
     // one) decides whether TLSA is looked up at all.
@@ -239,6 +266,7 @@ fn host_plan(
         name: host,
         preference,
         addresses,
+        addresses_omitted,
         address_secure,
         expanded,
         address_reports,
@@ -377,14 +405,6 @@ fn expanded_name(hops: &[RrsetReport]) -> Option<Name> {
         return None;
     }
     hops.last().and_then(|l| Name::from_ascii(&l.name).ok())
-}
-
-fn worst(reports: &[RrsetReport]) -> Status {
-    reports
-        .iter()
-        .map(RrsetReport::status)
-        .max_by_key(Status::rank)
-        .unwrap_or(Status::Indeterminate("no answer".into()))
 }
 
 fn reason(status: &Status) -> &str {

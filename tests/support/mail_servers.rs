@@ -80,7 +80,7 @@ pub enum Behaviour {
     SmtpHeloRestriction,
     /// SMTP that waits `seconds` before its greeting; with `partial`, it sends `220-` and the
     /// first line at once and the rest after the wait, as greeting-delay filters do.
-    SmtpDelayedGreeting { seconds: u64, partial: bool },
+    SmtpDelayedGreeting { millis: u64, partial: bool },
     /// POP3 that sends `+OK` and `-ERR` at once, then closes (Cyrus in maintenance).
     Pop3ErrAfterGreeting,
     /// Implicit TLS on the first connection; every later one is accepted and left silent.
@@ -155,11 +155,23 @@ impl MailServer {
         versions: TlsVersions,
         certs: Vec<ServedCert>,
     ) -> MailServer {
+        let any = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        Self::start_at(any, behaviour, versions, certs).unwrap()
+    }
+
+    /// A server listening on `addr` (a loopback address; port 0 picks one).
+    pub fn start_at(
+        addr: SocketAddr,
+        behaviour: Behaviour,
+        versions: TlsVersions,
+        certs: Vec<ServedCert>,
+    ) -> io::Result<MailServer> {
+        assert!(addr.ip().is_loopback(), "{addr} is not a loopback address");
+        let listener = TcpListener::bind(addr)?;
         let (config, chooser) = server_config(versions, certs);
         let config = Arc::new(config);
-        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
         let sessions = Arc::new(Mutex::new(Vec::new()));
@@ -202,13 +214,13 @@ impl MailServer {
             })
         };
 
-        MailServer {
+        Ok(MailServer {
             addr,
             shutdown,
             accepted,
             sessions,
             acceptor: Some(acceptor),
-        }
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -442,11 +454,11 @@ impl Conn {
         } else {
             "220 mx.example.test ESMTP test server"
         };
-        if let Behaviour::SmtpDelayedGreeting { seconds, partial } = behaviour {
+        if let Behaviour::SmtpDelayedGreeting { millis, partial } = behaviour {
             if partial && !self.send(&format!("220-mx.example.test ESMTP, please wait{eol}")) {
                 return;
             }
-            let until = Instant::now() + Duration::from_secs(seconds);
+            let until = Instant::now() + Duration::from_millis(millis);
             while Instant::now() < until {
                 if self.stopping() {
                     return;
