@@ -251,10 +251,12 @@ struct AddressWant {
 struct HostWant {
     host: &'static str,
     preference: u16,
-    /// `secure`, `insecure`, `bogus` (the TLSA RRset's DNSSEC status).
-    tlsa_verdict: &'static str,
+    /// `secure`, `insecure`, `bogus` (the TLSA RRset's DNSSEC status), or `None` for JSON
+    /// `null`: no TLSA lookup was made, because the MX lookup was insecure (RFC 7672 §2.2.1).
+    tlsa_verdict: Option<&'static str>,
     /// When true, `tlsa` must list exactly the records build.sh published at the TLSA owner
-    /// (none where there are none); when false, `tlsa` is not checked (insecure or bogus).
+    /// (none where there are none); when false, `tlsa` must be empty if no lookup was made
+    /// and is not checked for a bogus RRset.
     tlsa_published: bool,
     addresses: &'static [AddressWant],
 }
@@ -338,7 +340,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.ee.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.11", 25, Authenticated, Some(("3 1 1", 0)))],
                 }],
@@ -364,7 +366,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.ta.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.12", 25, Authenticated, Some(("2 1 1", 1)))],
                 }],
@@ -390,7 +392,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.rsa.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.13", 25, Authenticated, Some(("2 0 1", 1)))],
                 }],
@@ -416,7 +418,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.expired.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.20", 25, Authenticated, Some(("3 1 1", 0)))],
                 }],
@@ -442,7 +444,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.mismatch.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.14", 25, Mismatch, None)],
                 }],
@@ -468,7 +470,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.badname.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.23", 25, Mismatch, None)],
                 }],
@@ -494,7 +496,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.tanotsent.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.24", 25, Mismatch, None)],
                 }],
@@ -521,7 +523,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.unusable.dane.test.",
                         preference: 10,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.15", 25, TlsRequired, None)],
                     }],
@@ -533,7 +535,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.unusable.dane.test.",
                         preference: 10,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.15", 25, TlsRequired, None)],
                     }],
@@ -561,7 +563,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.nodane.dane.test.",
                         preference: 10,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.16", 25, NoDane, None)],
                     }],
@@ -573,7 +575,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.nodane.dane.test.",
                         preference: 10,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.16", 25, NoDane, None)],
                     }],
@@ -600,7 +602,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.unsigned.test.",
                     preference: 10,
-                    tlsa_verdict: "insecure",
+                    tlsa_verdict: None,
                     tlsa_published: false,
                     addresses: &[addr("127.0.0.17", 25, NoDane, None)],
                 }],
@@ -626,7 +628,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.nostarttls.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: Some("secure"),
                     tlsa_published: true,
                     addresses: &[addr("127.0.0.18", 25, StarttlsMissing, None)],
                 }],
@@ -652,7 +654,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.bogus.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "bogus",
+                    tlsa_verdict: Some("bogus"),
                     tlsa_published: false,
                     addresses: &[addr("127.0.0.19", 25, DnsFailure, None)],
                 }],
@@ -679,14 +681,14 @@ const SCENARIOS: &[Scenario] = {
                     HostWant {
                         host: "mx1.two.dane.test.",
                         preference: 10,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.21", 25, Authenticated, Some(("3 1 1", 0)))],
                     },
                     HostWant {
                         host: "mx2.two.dane.test.",
                         preference: 20,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.22", 25, Mismatch, None)],
                     },
@@ -725,7 +727,7 @@ const SCENARIOS: &[Scenario] = {
                 hosts: &[HostWant {
                     host: "mx.mismatch.dane.test.",
                     preference: 10,
-                    tlsa_verdict: "secure",
+                    tlsa_verdict: None,
                     tlsa_published: false,
                     addresses: &[addr("127.0.0.14", 25, NoDane, None)],
                 }],
@@ -776,7 +778,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.ee.dane.test.",
                         preference: 0,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.11", 465, Authenticated, Some(("3 1 1", 0)))],
                     }],
@@ -788,7 +790,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.ee.dane.test.",
                         preference: 10,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.11", 465, Authenticated, Some(("3 1 1", 0)))],
                     }],
@@ -828,7 +830,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.mismatch.dane.test.",
                         preference: 0,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.14", 465, Mismatch, None)],
                     }],
@@ -840,7 +842,7 @@ const SCENARIOS: &[Scenario] = {
                     hosts: &[HostWant {
                         host: "mx.mismatch.dane.test.",
                         preference: 10,
-                        tlsa_verdict: "secure",
+                        tlsa_verdict: Some("secure"),
                         tlsa_published: true,
                         addresses: &[addr("127.0.0.14", 465, Mismatch, None)],
                     }],
@@ -1595,7 +1597,7 @@ struct AddressSeen {
 struct HostSeen {
     host: String,
     preference: Option<u64>,
-    tlsa_verdict: String,
+    tlsa_verdict: Option<String>,
     tlsa: Vec<String>,
     addresses: Vec<AddressSeen>,
 }
@@ -1647,7 +1649,10 @@ fn parse_danekit(out: &Output) -> Result<DanekitSeen, String> {
         hosts.push(HostSeen {
             host: s(&h["host"]).ok_or("an mx entry without `host`")?,
             preference: h["preference"].as_u64(),
-            tlsa_verdict: s(&h["tlsa_verdict"]).ok_or("an mx entry without `tlsa_verdict`")?,
+            tlsa_verdict: match &h["tlsa_verdict"] {
+                Value::Null => None,
+                v => Some(s(v).ok_or("`tlsa_verdict` is neither a string nor null")?),
+            },
             tlsa: h["tlsa"]
                 .as_array()
                 .map(|list| {
@@ -1714,7 +1719,7 @@ fn check_danekit(tree: &Tree, d: &DanekitRun, seen: &DanekitSeen) -> Vec<String>
                 w.host, h.preference, w.preference
             ));
         }
-        if h.tlsa_verdict != w.tlsa_verdict {
+        if h.tlsa_verdict.as_deref() != w.tlsa_verdict {
             problems.push(format!(
                 "{}: tlsa_verdict {:?}, expected {:?}",
                 w.host, h.tlsa_verdict, w.tlsa_verdict
@@ -1732,6 +1737,11 @@ fn check_danekit(tree: &Tree, d: &DanekitRun, seen: &DanekitSeen) -> Vec<String>
                     w.host
                 ));
             }
+        } else if w.tlsa_verdict.is_none() && !h.tlsa.is_empty() {
+            problems.push(format!(
+                "{}: tlsa {:?} without a TLSA lookup, expected none",
+                w.host, h.tlsa
+            ));
         }
         let got: Vec<(&str, u64)> = h
             .addresses
@@ -2044,7 +2054,11 @@ fn danekit_verify_agrees_with_postfix_and_ldns_dane() {
                   mount --bind \"$2\" /etc/resolv.conf\n\
                   shift 2\n\
                   exec \"$@\"\n";
+    // A hung run ends after five minutes (the whole test takes seconds).
     let args: Vec<&OsStr> = vec![
+        OsStr::new("--kill-after=10"),
+        OsStr::new("300"),
+        unshare.as_os_str(),
         OsStr::new("--net"),
         OsStr::new("--mount"),
         OsStr::new("--propagation"),
@@ -2062,9 +2076,9 @@ fn danekit_verify_agrees_with_postfix_and_ldns_dane() {
         OsStr::new("--nocapture"),
         OsStr::new("--test-threads=1"),
     ];
-    let line = describe(&unshare, &args);
+    let line = describe("timeout", &args);
     let out = run_with_env(
-        &unshare,
+        "timeout",
         &args,
         None,
         &[(INNER_ENV, work.path().as_os_str())],
@@ -2253,7 +2267,7 @@ fn danekit_reports_are_read() {
          "outcome":"authenticated","matched":{"record":"3 1 1 abcd","depth":0},
          "chain":[{"subject":"CN=x","issuer":"CN=y","not_after":"2027-01-01T00:00:00Z",
          "spki_sha256":"ABCD"}]}]},
-        {"host":"mx2.two.dane.test.","preference":20,"tlsa_verdict":"secure","tlsa":[],
+        {"host":"mx2.two.dane.test.","preference":20,"tlsa_verdict":null,"tlsa":[],
          "addresses":[{"address":"127.0.0.22","port":25,"outcome":"mismatch"}]}]}"#;
     let out = Output {
         status: std::process::ExitStatus::from_raw(1 << 8),
@@ -2272,6 +2286,8 @@ fn danekit_reports_are_read() {
         seen.hosts[0].addresses[0].leaf_spki.as_deref(),
         Some("abcd")
     );
+    assert_eq!(seen.hosts[0].tlsa_verdict.as_deref(), Some("secure"));
+    assert_eq!(seen.hosts[1].tlsa_verdict, None);
     assert_eq!(seen.hosts[1].preference, Some(20));
     assert_eq!(seen.hosts[1].addresses[0].matched, None);
     assert_eq!(seen.hosts[1].addresses[0].leaf_spki, None);
