@@ -14,8 +14,8 @@
 //! - Unbound listens on 127.0.0.1:53 with the test root's DS as its only trust anchor and a
 //!   stub-zone per zone;
 //! - one Postfix `master` (its own `MAIL_CONFIG` directory, nothing of the host's /etc)
-//!   runs an smtpd per MX host on 127.0.0.11–127.0.0.28 port 25, with STARTTLS or without it,
-//!   and two with implicit TLS on port 465.
+//!   runs an smtpd per MX host on 127.0.0.11–127.0.0.32 port 25, with STARTTLS or without it,
+//!   and four with implicit TLS on port 465.
 //!
 //! For every scenario the test runs `danekit verify DOMAIN --resolver 127.0.0.1:53
 //! --trust-anchor root.ds -o json` and `posttls-finger -l dane` (per domain, and per MX host
@@ -865,6 +865,152 @@ const SCENARIOS: &[Scenario] = {
             difference: None,
         },
         Scenario {
+            id: "rfc7671-5.2-dane-ta-full-cert-not-sent",
+            danekit: &[DanekitRun {
+                args: &["ta200.dane.test"],
+                verdict: "pass",
+                exit: 0,
+                hosts: &[HostWant {
+                    host: "mx.ta200.dane.test.",
+                    preference: 10,
+                    tlsa_verdict: Some("secure"),
+                    tlsa_published: true,
+                    tlsa_base: None,
+                    addresses: &[addr("127.0.0.29", 25, Authenticated, Some(("2 0 0", 2)))],
+                }],
+            }],
+            postfix: &[FingerRun {
+                options: &[],
+                destination: "ta200.dane.test",
+                host: "mx.ta200.dane.test",
+                address: "127.0.0.29",
+                port: 25,
+                tlsa_base: None,
+                want: PostfixWant::Verified("2 0 0", 2),
+                differs: false,
+            }],
+            ldns: &[],
+            difference: None,
+        },
+        Scenario {
+            id: "rfc7671-5.2.3-dane-ta-bare-key-not-sent",
+            danekit: &[DanekitRun {
+                args: &["ta210.dane.test"],
+                verdict: "fail",
+                exit: 1,
+                hosts: &[HostWant {
+                    host: "mx.ta210.dane.test.",
+                    preference: 10,
+                    tlsa_verdict: Some("secure"),
+                    tlsa_published: true,
+                    tlsa_base: None,
+                    addresses: &[addr("127.0.0.30", 25, Mismatch, None)],
+                }],
+            }],
+            postfix: &[FingerRun {
+                options: &[],
+                destination: "ta210.dane.test",
+                host: "mx.ta210.dane.test",
+                address: "127.0.0.30",
+                port: 25,
+                tlsa_base: None,
+                want: PostfixWant::Verified("2 1 0", 1),
+                differs: true,
+            }],
+            ldns: &[],
+            difference: Some(
+                "RFC 7671 §5.2.3: servers cannot rely on DANE-TA(2) SPKI(1) Full(0) records without \
+                 the TA certificate in their chain and MUST send it; OpenSSL, and so Postfix, \
+                 still accepts the bare key (`Matched DANE TA public key verified certificate`). \
+                 danekit reports the deployment that breaks the MUST, which other clients fail, \
+                 as a mismatch.",
+            ),
+        },
+        Scenario {
+            id: "rfc7672-3.2.2-dane-ta-next-hop-name",
+            danekit: &[DanekitRun {
+                args: &["nexthop.dane.test"],
+                verdict: "pass",
+                exit: 0,
+                hosts: &[HostWant {
+                    host: "mx.nexthop.dane.test.",
+                    preference: 10,
+                    tlsa_verdict: Some("secure"),
+                    tlsa_published: true,
+                    tlsa_base: None,
+                    addresses: &[addr("127.0.0.31", 25, Authenticated, Some(("2 1 1", 1)))],
+                }],
+            }],
+            postfix: &[FingerRun {
+                options: &[],
+                destination: "nexthop.dane.test",
+                host: "mx.nexthop.dane.test",
+                address: "127.0.0.31",
+                port: 25,
+                tlsa_base: None,
+                want: PostfixWant::Verified("2 1 1", 1),
+                differs: false,
+            }],
+            ldns: &[],
+            difference: None,
+        },
+        Scenario {
+            id: "rfc6125-6.4.3-dane-ta-wildcard-name",
+            danekit: &[DanekitRun {
+                args: &["wild.dane.test"],
+                verdict: "pass",
+                exit: 0,
+                hosts: &[HostWant {
+                    host: "mx.wild.dane.test.",
+                    preference: 10,
+                    tlsa_verdict: Some("secure"),
+                    tlsa_published: true,
+                    tlsa_base: None,
+                    addresses: &[addr("127.0.0.32", 25, Authenticated, Some(("2 1 1", 1)))],
+                }],
+            }],
+            postfix: &[FingerRun {
+                options: &[],
+                destination: "wild.dane.test",
+                host: "mx.wild.dane.test",
+                address: "127.0.0.32",
+                port: 25,
+                tlsa_base: None,
+                want: PostfixWant::Verified("2 1 1", 1),
+                differs: false,
+            }],
+            ldns: &[],
+            difference: None,
+        },
+        Scenario {
+            id: "rfc7672-2.2.2-insecure-address",
+            danekit: &[DanekitRun {
+                args: &["insecure-host.dane.test"],
+                verdict: "pass",
+                exit: 0,
+                hosts: &[HostWant {
+                    host: "mx.unsigned.test.",
+                    preference: 10,
+                    tlsa_verdict: None,
+                    tlsa_published: false,
+                    tlsa_base: None,
+                    addresses: &[addr("127.0.0.17", 25, NoDane, None)],
+                }],
+            }],
+            postfix: &[FingerRun {
+                options: &[],
+                destination: "insecure-host.dane.test",
+                host: "mx.unsigned.test",
+                address: "127.0.0.17",
+                port: 25,
+                tlsa_base: None,
+                want: PostfixWant::NoTlsa,
+                differs: false,
+            }],
+            ldns: &[],
+            difference: None,
+        },
+        Scenario {
             id: "rfc7672-2.2.1-insecure-mx",
             danekit: &[DanekitRun {
                 args: &["insecure-mx.unsigned.test"],
@@ -1034,6 +1180,74 @@ const SCENARIOS: &[Scenario] = {
                 address: "127.0.0.14",
                 failure: Some("no matching DANE TLSA records"),
             }],
+            difference: None,
+        },
+        Scenario {
+            id: "rfc7671-5.2-dane-ta-implicit-tls-465",
+            danekit: &[
+                DanekitRun {
+                    args: &["--host", "mx.ta.dane.test", "--port", "465"],
+                    verdict: "pass",
+                    exit: 0,
+                    hosts: &[HostWant {
+                        host: "mx.ta.dane.test.",
+                        preference: 0,
+                        tlsa_verdict: Some("secure"),
+                        tlsa_published: true,
+                        tlsa_base: None,
+                        addresses: &[addr("127.0.0.12", 465, Authenticated, Some(("2 1 1", 1)))],
+                    }],
+                },
+                DanekitRun {
+                    args: &["--host", "mx.badname.dane.test", "--port", "465"],
+                    verdict: "fail",
+                    exit: 1,
+                    hosts: &[HostWant {
+                        host: "mx.badname.dane.test.",
+                        preference: 0,
+                        tlsa_verdict: Some("secure"),
+                        tlsa_published: true,
+                        tlsa_base: None,
+                        addresses: &[addr("127.0.0.23", 465, Mismatch, None)],
+                    }],
+                },
+            ],
+            postfix: &[
+                FingerRun {
+                    options: &["-w"],
+                    destination: "[mx.ta.dane.test]:465",
+                    host: "mx.ta.dane.test",
+                    address: "127.0.0.12",
+                    port: 465,
+                    tlsa_base: None,
+                    want: PostfixWant::Verified("2 1 1", 1),
+                    differs: false,
+                },
+                FingerRun {
+                    options: &["-w"],
+                    destination: "[mx.badname.dane.test]:465",
+                    host: "mx.badname.dane.test",
+                    address: "127.0.0.23",
+                    port: 465,
+                    tlsa_base: None,
+                    want: PostfixWant::DaneFailed("hostname mismatch"),
+                    differs: false,
+                },
+            ],
+            ldns: &[
+                LdnsRun {
+                    host: "mx.ta.dane.test",
+                    port: 465,
+                    address: "127.0.0.12",
+                    failure: None,
+                },
+                LdnsRun {
+                    host: "mx.badname.dane.test",
+                    port: 465,
+                    address: "127.0.0.23",
+                    failure: Some("hostname mismatch"),
+                },
+            ],
             difference: None,
         },
     ]
@@ -1599,9 +1813,14 @@ fn parse_finger(text: &str, host: &str, address: &str, port: u16) -> Postfix {
     let prefix = format!("{server}: ");
     let matched = lines.iter().find_map(|l| {
         let rest = l.strip_prefix(&prefix)?;
-        let rest = rest
-            .strip_prefix("Matched DANE EE certificate at depth ")
-            .or_else(|| rest.strip_prefix("Matched DANE TA certificate at depth "))?;
+        let rest = [
+            "Matched DANE EE certificate at depth ",
+            "Matched DANE TA certificate at depth ",
+            // A `2 1 0` key that signed the certificate at this depth (no TA certificate).
+            "Matched DANE TA public key verified certificate at depth ",
+        ]
+        .iter()
+        .find_map(|p| rest.strip_prefix(p))?;
         let (depth, record) = rest.split_once(": ")?;
         Some((depth.parse::<usize>().ok()?, normalise_record(record)?))
     });
@@ -1611,26 +1830,55 @@ fn parse_finger(text: &str, host: &str, address: &str, port: u16) -> Postfix {
         // `num=65:no matching DANE TLSA records`
         Some(rest.split_once(':').map_or(rest, |(_, r)| r).to_string())
     });
+    let tlsa_prefix = format!("_{port}._tcp.");
+    // `-L verbose`: one line per TLSA record Postfix uses.
+    let in_play = lines
+        .iter()
+        .filter(|l| {
+            l.strip_prefix("DNSSEC-signed TLSA record: ")
+                .is_some_and(|r| r.starts_with(&tlsa_prefix))
+        })
+        .count();
     let unsupported = lines
         .iter()
         .filter(|l| {
-            l.contains(&format!(
-                "_{port}._tcp.{host} unsupported TLSA certificate usage"
-            ))
+            l.strip_prefix("warning: ").is_some_and(|r| {
+                r.starts_with(&tlsa_prefix) && r.contains(" unsupported TLSA certificate usage")
+            })
         })
         .count();
     match (level, matched, failure) {
         ("Verified", Some((depth, record)), _) => Postfix::Verified { record, depth },
-        ("Untrusted", None, Some(reason))
-            if reason.contains("DANE") || reason.contains("hostname mismatch") =>
-        {
-            Postfix::DaneFailed(reason)
-        }
         ("Untrusted", None, _) if unsupported > 0 => Postfix::UnusableTlsa(unsupported),
-        ("Untrusted", None, _) if !lines.iter().any(|l| l.contains("DANE")) => Postfix::NoTlsa,
+        ("Untrusted", None, Some(reason)) if in_play > 0 => Postfix::DaneFailed(reason),
+        ("Untrusted", None, _) if in_play == 0 => Postfix::NoTlsa,
         (level, matched, failure) => Postfix::Other(format!(
-            "{level} TLS connection, DANE match {matched:?}, failure {failure:?}"
+            "{level} TLS connection, {in_play} TLSA records, DANE match {matched:?}, failure \
+             {failure:?}"
         )),
+    }
+}
+
+/// Whether posttls-finger's report `seen` is `want`. posttls-finger abbreviates long
+/// association data to its first and last 32 bytes around `...`.
+fn finger_agrees(seen: &Postfix, want: &Postfix) -> bool {
+    match (seen, want) {
+        (
+            Postfix::Verified { record, depth },
+            Postfix::Verified {
+                record: full,
+                depth: want_depth,
+            },
+        ) => {
+            depth == want_depth
+                && match record.split_once("...") {
+                    Some((head, tail)) => {
+                        full.len() > record.len() && full.starts_with(head) && full.ends_with(tail)
+                    }
+                    None => record == full,
+                }
+        }
+        _ => seen == want,
     }
 }
 
@@ -1656,6 +1904,9 @@ fn run_finger(tools: &Tools, postfix: &Postfixd, f: &FingerRun) -> (Postfix, Str
         "5",
         "-l",
         "dane",
+        // verbose: a `DNSSEC-signed TLSA record` line for each record in play.
+        "-L",
+        "routine,certmatch,verbose",
     ];
     args.extend_from_slice(f.options);
     args.push(f.destination);
@@ -2078,7 +2329,7 @@ fn inner() {
         for f in s.postfix {
             let (seen, text, line) = run_finger(&tools, &postfix, f);
             let want = f.want.resolve(&tree, f.tlsa_base.unwrap_or(f.host), f.port);
-            if seen != want {
+            if !finger_agrees(&seen, &want) {
                 problems.push(format!(
                     "{}: `{line}` reports {seen:?}, the table says {want:?}\n{text}",
                     s.id
@@ -2376,7 +2627,8 @@ fn posttls_finger_reports_are_read() {
         Postfix::Other(_)
     ));
     let failed = format!(
-        "{p}server certificate verification failed for mx.m.test[127.0.0.14]:25: \
+        "{p}DNSSEC-signed TLSA record: _25._tcp.mx.m.test: 3 1 1 0000\n\
+         {p}server certificate verification failed for mx.m.test[127.0.0.14]:25: \
          num=65:no matching DANE TLSA records\n\
          {p}Untrusted TLS connection established to mx.m.test[127.0.0.14]:25: TLSv1.3\n"
     );
@@ -2395,6 +2647,49 @@ fn posttls_finger_reports_are_read() {
         parse_finger(&unusable, "mx.u.test", "127.0.0.15", 25),
         Postfix::UnusableTlsa(2)
     );
+    // The same failure with no TLSA record in play is PKIX's, at posttls-finger's `secure`
+    // level.
+    let named = failed
+        .lines()
+        .skip(1)
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace(
+            "num=65:no matching DANE TLSA records",
+            "num=62:hostname mismatch",
+        );
+    assert_eq!(
+        parse_finger(&named, "mx.m.test", "127.0.0.14", 25),
+        Postfix::NoTlsa
+    );
+    // A `2 1 0` key, and data abbreviated around `...`.
+    let key = format!(
+        "{p}mx.k.test[127.0.0.30]:25: Matched DANE TA public key verified certificate at depth \
+         1: 2 1 0 3059AA...BB25B3\n\
+         {p}Verified TLS connection established to mx.k.test[127.0.0.30]:25: TLSv1.3\n"
+    );
+    let seen = parse_finger(&key, "mx.k.test", "127.0.0.30", 25);
+    assert_eq!(
+        seen,
+        Postfix::Verified {
+            record: "2 1 0 3059aa...bb25b3".into(),
+            depth: 1
+        }
+    );
+    let full = |data: &str| Postfix::Verified {
+        record: format!("2 1 0 {data}"),
+        depth: 1,
+    };
+    assert!(finger_agrees(&seen, &full("3059aa0102bb25b3")));
+    assert!(!finger_agrees(&seen, &full("3059ab0102bb25b3")));
+    assert!(!finger_agrees(&seen, &full("3059aa0102bb25b4")));
+    assert!(!finger_agrees(
+        &seen,
+        &Postfix::Verified {
+            record: "2 1 0 3059aa0102bb25b3".into(),
+            depth: 2
+        }
+    ));
     let pkix = format!(
         "{p}certificate verification failed for mx.n.test[127.0.0.16]:25: untrusted issuer \
          /CN=root\n\
