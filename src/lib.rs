@@ -26,6 +26,7 @@ pub mod par;
 pub mod pki;
 pub mod probe;
 pub mod report;
+pub mod rollover;
 pub mod text;
 pub mod time;
 pub mod tlsa;

@@ -8,7 +8,9 @@
 
 mod args;
 mod dnssec;
+mod next_key;
 mod output;
+mod rollover;
 mod tlsa;
 mod verify;
 mod zone;
@@ -120,6 +122,8 @@ enum Command {
     Zone(zone::ZoneArgs),
     /// Check every MX host, address and port against its published TLSA records (RFC 7672)
     Verify(Box<verify::VerifyArgs>),
+    /// Is it safe to renew a certificate now? Check, plan, and make the next key
+    Rollover(rollover::RolloverArgs),
 }
 
 /// What every command gets besides its own arguments.
@@ -161,6 +165,7 @@ where
         Command::Zone(args) => zone::run(args, &ctx, env),
         Command::Dnssec(args) => dnssec::run(args, &ctx, env),
         Command::Verify(args) => verify::run(args, &ctx, env),
+        Command::Rollover(args) => rollover::run(args, &ctx, env),
     };
     match result {
         Ok(exit) => exit as u8,
