@@ -30,9 +30,7 @@
 //!
 //! Needs root (namespaces, port 25) and the Debian packages postfix, unbound, knot,
 //! bind9-utils, bind9-dnsutils, ldnsutils, openssl, iproute2 and util-linux. With `CI=true`
-//! a missing tool fails the test; without it the test prints `skipped: …`. Until `danekit
-//! verify` exists in the binary, the danekit half prints `skipped: …` and Postfix and
-//! ldns-dane are still checked against the table.
+//! a missing tool fails the test; without it the test prints `skipped: …`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -1991,20 +1989,6 @@ fn run_ldns(tools: &Tools, tree: &Tree, l: &LdnsRun) -> (Result<(), String>, i32
 // ---------------------------------------------------------------------------------------------
 // danekit
 
-/// Whether this danekit has the `verify` command.
-fn danekit_verify_available() -> Result<(), String> {
-    let out = run(danekit_bin(), &["verify", "--help"], None);
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`danekit verify --help` fails ({}): {}",
-            out.status,
-            tail(String::from_utf8_lossy(&out.stderr).trim(), 3)
-        ))
-    }
-}
-
 /// One address of danekit's report.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct AddressSeen {
@@ -2259,12 +2243,6 @@ fn inner() {
     assert_resolver_validates(&tools, &knot, &unbound);
     let postfix = start_postfix(&tools, &tree, &token);
     let ready = started.elapsed();
-    let danekit = danekit_verify_available();
-    if let Err(why) = &danekit {
-        print_skip(&format!(
-            "{why}: the danekit assertions are pending; Postfix and ldns-dane are still checked"
-        ));
-    }
 
     let mut rows = Vec::new();
     let mut problems = Vec::new();
@@ -2274,7 +2252,7 @@ fn inner() {
             BTreeMap::new();
         for d in s.danekit {
             let what = format!("danekit verify {}", d.args.join(" "));
-            let cell = if danekit.is_ok() {
+            let cell = {
                 let (seen, text, line) = run_danekit(&tree, d);
                 match seen {
                     Ok(seen) => {
@@ -2315,8 +2293,6 @@ fn inner() {
                         "FAILED".to_string()
                     }
                 }
-            } else {
-                "pending".to_string()
             };
             rows.push(Row {
                 id: s.id,
@@ -2336,6 +2312,12 @@ fn inner() {
                 ));
             }
             let key = (f.host.to_string(), f.address.to_string(), f.port);
+            if !outcomes.contains_key(&key) {
+                problems.push(format!(
+                    "{}: danekit reported no outcome for {}[{}]:{}, which posttls-finger reached",
+                    s.id, f.host, f.address, f.port
+                ));
+            }
             if let Some((outcome, leaf_spki)) = outcomes.get(&key) {
                 // The outcome-to-Postfix correspondence, unless the scenario records why not.
                 // The outcome-to-Postfix correspondence, or the recorded difference.
@@ -2387,6 +2369,12 @@ fn inner() {
                 ));
             }
             let key = (l.host.to_string(), l.address.to_string(), l.port);
+            if !outcomes.contains_key(&key) {
+                problems.push(format!(
+                    "{}: danekit reported no outcome for {}:{}, which ldns-dane checked",
+                    s.id, l.host, l.port
+                ));
+            }
             if let Some((outcome, _)) = outcomes.get(&key) {
                 let agrees = (outcome == "authenticated") == seen.is_ok();
                 if !agrees {
