@@ -95,7 +95,8 @@ pub trait Env {
     /// whole (each line is capped by its reader). By default, what [`Env::read_stdin`] gives.
     fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
         Box::new(io::Cursor::new(
-            self.read_stdin(crate::env::MAX_INPUT_BYTES).unwrap_or_default(),
+            self.read_stdin(crate::env::MAX_INPUT_BYTES)
+                .unwrap_or_default(),
         ))
     }
 
@@ -109,6 +110,10 @@ pub trait Env {
 
     /// The stream for diagnostics.
     fn stderr(&mut self) -> &mut dyn Write;
+
+    /// The network and the stream for results at once, for a command whose threads use the
+    /// network while it writes their results.
+    fn net_and_stdout(&mut self) -> (&dyn Net, &mut dyn Write);
 }
 
 /// Reads `reader` to its end, refusing more than `cap` bytes.
@@ -192,6 +197,10 @@ impl Env for RealEnv {
 
     fn stderr(&mut self) -> &mut dyn Write {
         &mut self.stderr
+    }
+
+    fn net_and_stdout(&mut self) -> (&dyn Net, &mut dyn Write) {
+        (&self.net, &mut self.stdout)
     }
 }
 

@@ -5,12 +5,69 @@
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use hickory_proto::rr::Name;
 use serde::{Deserialize, Serialize};
 
+use crate::addr::name_text;
+use crate::dns::client::Client;
+use crate::dnssec::{Limits, TrustAnchors, Validator};
+use crate::env::Net;
 use crate::report::SCHEMA_VERSION;
-use crate::verify::report::{Verdict, VerifyDocument};
+use crate::time::Timestamp;
+use crate::verify::report::{Verdict, VerifyDocument, domain_document};
+use crate::verify::{Options, plan, probe_hosts};
+
+/// What every domain of a survey is checked with.
+pub struct Job<'a> {
+    pub net: &'a dyn Net,
+    pub resolvers: &'a [SocketAddr],
+    pub anchors: &'a TrustAnchors,
+    pub now: Timestamp,
+    pub ports: &'a [u16],
+    /// The probe options; their step and greeting limits are shortened to fit the budget.
+    pub options: &'a Options,
+    /// About the most one domain may take: every DNS question and every connection step is
+    /// bounded so that the lookups and the connections fit in it.
+    pub budget: Duration,
+    pub require_dane: bool,
+}
+
+/// The `verify DOMAIN` procedure for one domain of a survey, within the job's budget, with a
+/// DNS cache of its own (so memory does not grow with the list).
+pub fn survey_domain(job: &Job<'_>, domain: &Name) -> VerifyDocument {
+    let start = Instant::now();
+    let dns_step = job
+        .options
+        .timeout
+        .min(job.budget / 8)
+        .max(Duration::from_millis(1));
+    let client = Client::new(job.net, job.resolvers.to_vec(), dns_step);
+    let validator = Validator::new(&client, job.anchors, job.now, Limits::default());
+    let planned = plan(&validator, domain, job.ports);
+    let left = job
+        .budget
+        .saturating_sub(start.elapsed())
+        .max(Duration::from_millis(7));
+    let step = left / 7;
+    let options = Options {
+        timeout: job.options.timeout.min(step),
+        greeting_timeout: job.options.greeting_timeout.min(step),
+        ..job.options.clone()
+    };
+    let results = probe_hosts(job.net, planned.hosts, &options);
+    domain_document(
+        &name_text(domain),
+        &planned.mx,
+        &planned.mx_reports,
+        &results,
+        planned.hosts_omitted,
+        job.require_dane,
+        Vec::new(),
+    )
+}
 
 /// The longest input line read; longer lines are skipped whole.
 pub const MAX_LINE: usize = 4096;
@@ -82,7 +139,10 @@ impl<R: BufRead> Iterator for Lines<R> {
         if buf.last() == Some(&b'\r') {
             buf.pop();
         }
-        Some(Ok((self.number, String::from_utf8_lossy(&buf).into_owned())))
+        Some(Ok((
+            self.number,
+            String::from_utf8_lossy(&buf).into_owned(),
+        )))
     }
 }
 
@@ -207,7 +267,9 @@ impl Summary {
             && doc.mx.iter().all(|m| {
                 has_tlsa(m)
                     && !m.addresses.is_empty()
-                    && m.addresses.iter().all(|a| a.outcome.word() == "authenticated")
+                    && m.addresses
+                        .iter()
+                        .all(|a| a.outcome.word() == "authenticated")
             })
         {
             self.tlsa_correct_at_every_mx += 1;
@@ -352,7 +414,8 @@ mod tests {
         assert_eq!(log_recipient_domain(line), Some("example.org".into()));
         let multi = "2026-12-02T05:00:01+00:00 mx postfix-out/smtp[1]: 4XyZ2: to=<b@sub.example.net>, relay=none, status=deferred";
         assert_eq!(log_recipient_domain(multi), Some("sub.example.net".into()));
-        let local = "Dec  2 05:00:01 mx postfix/local[9]: 4XyZ3: to=<root@mx.example.org>, status=sent";
+        let local =
+            "Dec  2 05:00:01 mx postfix/local[9]: 4XyZ3: to=<root@mx.example.org>, status=sent";
         assert_eq!(log_recipient_domain(local), None);
         assert_eq!(log_recipient_domain("garbage"), None);
     }

@@ -19,7 +19,6 @@ pub use plan::{HostPlan, MxState, Plan, PortPlan, TlsaState, plan, plan_host};
 pub use report::{Verdict, VerifyDocument};
 pub use run::{Family, HostResult, Options, check_offline, probe_hosts};
 
-
 /// The whole `verify DOMAIN` procedure: the RFC 7672 §2.2 lookups through `validator`, every
 /// address probed, and the document with its verdict.
 pub fn check_domain(

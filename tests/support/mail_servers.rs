@@ -878,4 +878,8 @@ impl Env for LoopbackEnv {
     fn stderr(&mut self) -> &mut dyn Write {
         &mut self.stderr
     }
+
+    fn net_and_stdout(&mut self) -> (&dyn Net, &mut dyn Write) {
+        (&self.net, &mut self.stdout)
+    }
 }
