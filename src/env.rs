@@ -182,10 +182,6 @@ impl Env for RealEnv {
         read_capped(io::stdin().lock(), cap)
     }
 
-    fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
-        Box::new(io::BufReader::new(io::stdin()))
-    }
-
     fn stderr_is_terminal(&self) -> bool {
         use std::io::IsTerminal;
         io::stderr().is_terminal()
