@@ -8,6 +8,7 @@
 
 mod args;
 mod dnssec;
+mod metrics;
 mod next_key;
 mod output;
 mod rollover;
