@@ -10,6 +10,8 @@ use std::fmt::Write as _;
 use crate::dnssec::{RrsetReport, StatusWord, earliest_expiration};
 use crate::rollover::Safety;
 use crate::time::Timestamp;
+use crate::verify::outcome::OUTCOME_WORDS;
+use crate::verify::plan::{parse_records, usable as usable_record};
 use crate::verify::report::{Verdict, VerifyDocument};
 
 /// One metric family being written.
@@ -78,16 +80,6 @@ fn render(families: &[Family]) -> String {
     out
 }
 
-const OUTCOMES: [&str; 7] = [
-    "authenticated",
-    "mismatch",
-    "tls-required",
-    "no-dane",
-    "dns-failure",
-    "starttls-missing",
-    "unreachable",
-];
-
 fn seconds_until(t: Timestamp, now: Timestamp) -> f64 {
     (t.0.saturating_sub(now.0)) as f64
 }
@@ -128,17 +120,10 @@ pub fn verify(doc: &VerifyDocument, now: Timestamp) -> String {
     for mx in &doc.mx {
         for p in &mx.ports {
             let count = if p.dane == "usable" || p.dane == "unusable-only" {
-                p.tlsa
+                parse_records(&p.tlsa)
+                    .0
                     .iter()
-                    .filter(|r| {
-                        r.parse::<crate::tlsa::Rdata>().is_ok_and(|rd| {
-                            rd.check_usable().is_ok()
-                                && matches!(
-                                    rd.params.usage,
-                                    crate::tlsa::Usage::DaneTa | crate::tlsa::Usage::DaneEe
-                                )
-                        })
-                    })
+                    .filter(|r| usable_record(r))
                     .count()
             } else {
                 0
@@ -159,7 +144,7 @@ pub fn verify(doc: &VerifyDocument, now: Timestamp) -> String {
                 ("address", a.address.clone().unwrap_or_default()),
                 ("port", a.port.to_string()),
             ];
-            for o in OUTCOMES {
+            for o in OUTCOME_WORDS {
                 let mut labels = base.clone();
                 labels.push(("outcome", o.to_owned()));
                 outcome.push(labels, f64::from(u8::from(a.outcome.word() == o)));

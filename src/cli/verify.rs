@@ -19,6 +19,7 @@ use crate::pki::Loaded;
 use crate::probe::Starttls;
 use crate::report::Finding;
 use crate::text;
+use crate::verify::outcome::OUTCOME_WORDS;
 use crate::verify::plan::{MAX_ADDRESSES, MAX_HOSTS};
 use crate::verify::report::{AddressDoc, MxDoc, PortDoc, host_document};
 use crate::verify::run::DEFAULT_PARALLEL;
@@ -243,19 +244,11 @@ fn nagios(doc: &VerifyDocument, now: crate::time::Timestamp, warn: Duration) -> 
         }
         Verdict::Pass => (Exit::Ok, "OK"),
     };
-    let mut summary: Vec<String> = [
-        "authenticated",
-        "mismatch",
-        "tls-required",
-        "no-dane",
-        "dns-failure",
-        "starttls-missing",
-        "unreachable",
-    ]
-    .iter()
-    .filter(|w| count(w) > 0)
-    .map(|w| format!("{} {w}", count(w)))
-    .collect();
+    let mut summary: Vec<String> = OUTCOME_WORDS
+        .iter()
+        .filter(|w| count(w) > 0)
+        .map(|w| format!("{} {w}", count(w)))
+        .collect();
     if summary.is_empty() {
         summary.push(
             doc.reason
@@ -278,18 +271,10 @@ fn nagios(doc: &VerifyDocument, now: crate::time::Timestamp, warn: Duration) -> 
         }
         detail.push_str(&format!("; {}", why.join(", ")));
     }
-    let mut perf: Vec<String> = [
-        "authenticated",
-        "mismatch",
-        "tls_required",
-        "no_dane",
-        "dns_failure",
-        "starttls_missing",
-        "unreachable",
-    ]
-    .iter()
-    .map(|w| format!("{w}={};;;0", count(&w.replace('_', "-"))))
-    .collect();
+    let mut perf: Vec<String> = OUTCOME_WORDS
+        .iter()
+        .map(|w| format!("{}={};;;0", w.replace('-', "_"), count(w)))
+        .collect();
     if let Some(t) = leaf_expiry {
         perf.push(format!("leaf_expiry={}s;{warn_secs};0", t.0 - now.0));
     }
