@@ -19,6 +19,12 @@
 //!   step. After the swap, the plan's remove step is run and the deployed certificate is
 //!   checked again. A state file started only after the transfer waits 2 × the negative TTL
 //!   of the SOA (300 s), since its first observation cannot tell whether the name was new.
+//!   Without `--nameserver`, the zone's NS names the primary's address on port 53, where
+//!   nothing answers: exit 3, indeterminate, the server named.
+//! - **A BIND secondary.** The same primary with `named` as its secondary (its address put on
+//!   `lo`, so root is needed), refreshed with `rndc refresh`; the publish step is `danekit zone
+//!   -o knotc`, the next key an Ed25519 one: named lags and is named, then the clock runs and
+//!   the swap is safe 2 × TTL after the transfer.
 //! - **`next-key`.** The CSR it writes passes `openssl req -verify`, names the host and the
 //!   other names of the current certificate, and its key (mode 0600) is the one the printed
 //!   record hashes; an existing file is never replaced. Pebble (Let's Encrypt's ACME test
@@ -45,8 +51,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use danekit::time::Timestamp;
 use serde_json::Value;
 use support::interop::{
-    LoopbackSlot, ProcessGroup, TempDir, danekit_bin, describe, knot_conf_head, pki, require_tool,
-    run, run_ok, run_with_env, start_server, wait_for_dns_token,
+    LoopbackAlias, LoopbackSlot, ProcessGroup, TempDir, danekit_bin, describe, knot_conf_head, pki,
+    require_root, require_tool, run, run_ok, run_with_env, start_server, wait_for_dns_token,
 };
 
 /// The zone of the services.
@@ -223,68 +229,98 @@ impl Knot {
         );
     }
 
-    /// The SOA serial of example.test. this server serves, by `kdig`.
     fn serial(&self, tools: &KnotTools) -> Option<u32> {
-        let port = self.slot.ports[0].to_string();
-        let at = format!("@{}", self.slot.addr);
-        let out = run(
-            &tools.kdig,
-            &[
-                "+short",
-                "+norec",
-                "+timeout=2",
-                "+retry=0",
-                "-p",
-                &port,
-                &at,
-                ZONE,
-                "SOA",
-            ],
-            None,
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .nth(2)
-            .and_then(|s| s.parse().ok())
+        soa_serial(tools, &self.slot)
     }
 
-    /// The TLSA records at [`OWNER`] this server serves, as `3 1 1 hex`, sorted.
     fn tlsa(&self, tools: &KnotTools) -> Vec<String> {
-        let port = self.slot.ports[0].to_string();
-        let at = format!("@{}", self.slot.addr);
-        let out = run(
-            &tools.kdig,
-            &[
-                "+short",
-                "+norec",
-                "+timeout=2",
-                "+retry=0",
-                "-p",
-                &port,
-                &at,
-                OWNER,
-                "TLSA",
-            ],
-            None,
-        );
-        let mut records: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() >= 4).then(|| {
-                    format!(
-                        "{} {} {} {}",
-                        f[0],
-                        f[1],
-                        f[2],
-                        f[3..].concat().to_lowercase()
-                    )
-                })
-            })
-            .collect();
-        records.sort();
-        records
+        served_tlsa(tools, &self.slot)
     }
+}
+
+/// A secondary of example.test. that transfers only when told.
+trait Secondary {
+    fn slot(&self) -> &LoopbackSlot;
+    /// Tells the server to check the primary's serial and transfer now.
+    fn refresh(&self, tools: &KnotTools);
+    fn log(&self) -> String;
+}
+
+impl Secondary for Knot {
+    fn slot(&self) -> &LoopbackSlot {
+        &self.slot
+    }
+
+    fn refresh(&self, tools: &KnotTools) {
+        self.knotc(tools, &["zone-refresh", ZONE]);
+    }
+
+    fn log(&self) -> String {
+        Knot::log(self)
+    }
+}
+
+/// The SOA serial of example.test. the server on `slot` serves, by `kdig`.
+fn soa_serial(tools: &KnotTools, slot: &LoopbackSlot) -> Option<u32> {
+    let port = slot.ports[0].to_string();
+    let at = format!("@{}", slot.addr);
+    let out = run(
+        &tools.kdig,
+        &[
+            "+short",
+            "+norec",
+            "+timeout=2",
+            "+retry=0",
+            "-p",
+            &port,
+            &at,
+            ZONE,
+            "SOA",
+        ],
+        None,
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+}
+
+/// The TLSA records at [`OWNER`] the server on `slot` serves, as `3 1 1 hex`, sorted.
+fn served_tlsa(tools: &KnotTools, slot: &LoopbackSlot) -> Vec<String> {
+    let port = slot.ports[0].to_string();
+    let at = format!("@{}", slot.addr);
+    let out = run(
+        &tools.kdig,
+        &[
+            "+short",
+            "+norec",
+            "+timeout=2",
+            "+retry=0",
+            "-p",
+            &port,
+            &at,
+            OWNER,
+            "TLSA",
+        ],
+        None,
+    );
+    let mut records: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4).then(|| {
+                format!(
+                    "{} {} {} {}",
+                    f[0],
+                    f[1],
+                    f[2],
+                    f[3..].concat().to_lowercase()
+                )
+            })
+        })
+        .collect();
+    records.sort();
+    records
 }
 
 /// Spawns `knotd -c CONF` in `root`, logging to `knotd.log`, and waits until each `(name,
@@ -491,6 +527,139 @@ fn start_secondary(tools: &KnotTools, primary: &Knot) -> Knot {
     })
 }
 
+/// BIND's `named` as the secondary of example.test.: transfers from the knotd primary when it
+/// starts and when told (`rndc refresh`). named listens only on addresses its interface scan
+/// finds, so its slot's address is put on `lo` for the test's length ([`LoopbackAlias`]).
+struct Named {
+    // Fields drop in this order: named stops before its address leaves lo and before its
+    // directory is removed.
+    _process: ProcessGroup,
+    _alias: LoopbackAlias,
+    dir: TempDir,
+    slot: LoopbackSlot,
+    rndc: PathBuf,
+}
+
+impl Named {
+    fn start(named: &Path, rndc: &Path, ip: &Path, primary: &Knot) -> Named {
+        start_server("named secondary", 2, |slot| {
+            let dir = TempDir::new("rollover-named");
+            let root = dir.path();
+            let mut secret = [0u8; 32];
+            std::io::Read::read_exact(
+                &mut std::fs::File::open("/dev/urandom").unwrap(),
+                &mut secret,
+            )
+            .unwrap();
+            let key = format!(
+                "key \"rndc-key\" {{\n\talgorithm hmac-sha256;\n\tsecret \"{}\";\n}};\n",
+                data_encoding::BASE64.encode(&secret)
+            );
+            write_file(&root.join("rndc.key"), &key, 0o600);
+            write_file(&root.join("bind.keys"), "", 0o644);
+            let r = root.display();
+            let conf = format!(
+                "options {{\n\
+                 \tdirectory \"{r}\";\n\
+                 \tpid-file \"{r}/named.pid\";\n\
+                 \tsession-keyfile none;\n\
+                 \tmanaged-keys-directory \"{r}\";\n\
+                 \tbindkeys-file \"{r}/bind.keys\";\n\
+                 \tgeoip-directory none;\n\
+                 \tlisten-on port {port} {{ {addr}; }};\n\
+                 \tlisten-on-v6 {{ none; }};\n\
+                 \trecursion no;\n\
+                 \tdnssec-validation no;\n\
+                 \tnotify no;\n\
+                 }};\n\
+                 {key}\
+                 controls {{ inet {addr} port {control} allow {{ 127.0.0.0/8; }} keys {{ \"rndc-key\"; }}; }};\n\
+                 zone \"example.test\" {{\n\
+                 \ttype secondary;\n\
+                 \tprimaries {{ {paddr} port {pport}; }};\n\
+                 \tfile \"{r}/example.test.db\";\n\
+                 }};\n",
+                addr = slot.addr,
+                port = slot.ports[0],
+                control = slot.ports[1],
+                paddr = primary.slot.addr,
+                pport = primary.slot.ports[0],
+            );
+            let config = root.join("named.conf");
+            write_file(&config, &conf, 0o644);
+            let alias = LoopbackAlias::add(ip, slot.addr)?;
+            let log = root.join("named.log");
+            let out = std::fs::File::create(&log).expect("named.log");
+            let mut cmd = Command::new(named);
+            cmd.arg("-g")
+                .arg("-c")
+                .arg(&config)
+                .current_dir(root)
+                .stdin(Stdio::null())
+                .stdout(out.try_clone().expect("dup"))
+                .stderr(out);
+            let mut process =
+                ProcessGroup::spawn(cmd).map_err(|e| format!("cannot start named: {e}"))?;
+            if let Err(e) = wait_for_dns_token(
+                slot.addr,
+                slot.ports[0],
+                "ready.example.test.",
+                &primary.slot.token,
+                START_LIMIT,
+                || process.try_wait().map(|s| s.to_string()),
+            ) {
+                drop(process);
+                return Err(format!("{e}\n--- {conf}\n--- log:\n{}", read_text(&log)));
+            }
+            Ok(Named {
+                _process: process,
+                _alias: alias,
+                dir,
+                slot: slot.clone(),
+                rndc: rndc.to_path_buf(),
+            })
+        })
+    }
+}
+
+impl Secondary for Named {
+    fn slot(&self) -> &LoopbackSlot {
+        &self.slot
+    }
+
+    fn refresh(&self, _tools: &KnotTools) {
+        let key = self.dir.path().join("rndc.key");
+        let port = self.slot.ports[1].to_string();
+        let addr = self.slot.addr.to_string();
+        let args = [
+            "-s",
+            addr.as_str(),
+            "-p",
+            &port,
+            "-k",
+            path_str(&key),
+            "refresh",
+            "example.test",
+        ];
+        let out = run(&self.rndc, &args, None);
+        assert!(
+            out.status.success(),
+            "`{}`: {}{}\n{}",
+            describe(&self.rndc, &args),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        format!(
+            "--- named log:\n{}",
+            read_text(&self.dir.path().join("named.log"))
+        )
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The rollover against the primary and its secondary
 
@@ -498,7 +667,7 @@ fn start_secondary(tools: &KnotTools, primary: &Knot) -> Knot {
 struct Lab<'a> {
     tools: &'a KnotTools,
     primary: &'a Knot,
-    secondary: &'a Knot,
+    secondary: &'a dyn Secondary,
     dir: &'a Path,
     anchor: PathBuf,
 }
@@ -522,7 +691,7 @@ impl Lab<'_> {
     /// `rollover SUB SERVICES --nameserver PRIMARY --nameserver SECONDARY --now AT [EXTRA]`.
     fn rollover(&self, sub: &str, services: &Path, at: i64, extra: &[&str]) -> Run {
         let p = self.primary.socket();
-        let s = self.secondary.socket();
+        let s = self.secondary.slot().socket(0);
         let now = at.to_string();
         let mut args = vec![
             "rollover",
@@ -592,12 +761,26 @@ impl Lab<'_> {
 
     /// Tells the secondary to transfer, and waits until it serves `serial`.
     fn transfer(&self, serial: u32) {
-        self.secondary.knotc(self.tools, &["zone-refresh", ZONE]);
-        wait_until(
-            &format!("the secondary serving serial {serial}"),
-            Duration::from_secs(20),
-            || self.secondary.serial(self.tools) == Some(serial),
-        );
+        self.secondary.refresh(self.tools);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while soa_serial(self.tools, self.secondary.slot()) != Some(serial) {
+            assert!(
+                Instant::now() < deadline,
+                "the secondary does not serve serial {serial} within 20 s\n{}",
+                self.secondary.log()
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The serial the primary serves once it is above `above`.
+    fn primary_serial_above(&self, above: u32) -> u32 {
+        let mut serial = None;
+        wait_until("the primary's new serial", Duration::from_secs(10), || {
+            serial = self.primary.serial(self.tools).filter(|&v| v > above);
+            serial.is_some()
+        });
+        serial.unwrap()
     }
 }
 
@@ -637,7 +820,7 @@ impl Hooks {
             nameservers: format!(
                 "--nameserver {} --nameserver {}",
                 lab.primary.socket(),
-                lab.secondary.socket()
+                lab.secondary.slot().socket(0)
             ),
         }
     }
@@ -879,14 +1062,7 @@ fn knot_primary_and_secondary_publish_transfer_wait_then_safe() {
 
     // 3. The publish step, run against the primary only: the secondary lags and is named.
     lab.run_knotc_fragment("publish.sh", &publish_fragment);
-    let serial1 = {
-        let mut s = None;
-        wait_until("the primary's new serial", Duration::from_secs(10), || {
-            s = primary.serial(&tools).filter(|&v| v > serial0);
-            s.is_some()
-        });
-        s.unwrap()
-    };
+    let serial1 = lab.primary_serial_above(serial0);
     let mut both = vec![current.clone(), next.clone()];
     both.sort();
     assert_eq!(primary.tlsa(&tools), both);
@@ -1073,18 +1249,7 @@ fn knot_primary_and_secondary_publish_transfer_wait_then_safe() {
     // 6. The swap: the next certificate is deployed, the plan's remove step runs on the
     // primary, the secondary follows; the services file now names the new chain.
     lab.run_knotc_fragment("remove.sh", &remove_fragment);
-    let serial2 = {
-        let mut s = None;
-        wait_until(
-            "the primary's serial after removal",
-            Duration::from_secs(10),
-            || {
-                s = primary.serial(&tools).filter(|&v| v > serial1);
-                s.is_some()
-            },
-        );
-        s.unwrap()
-    };
+    let serial2 = lab.primary_serial_above(serial1);
     lab.transfer(serial2);
     assert_eq!(secondary.tlsa(&tools), vec![next.clone()]);
     let deployed = dir.join("deployed.yaml");
@@ -1121,6 +1286,124 @@ fn knot_primary_and_secondary_publish_transfer_wait_then_safe() {
         &mut err,
         format_args!(
             "interop_rollover: knotd primary + secondary scenario in {:.1?}\n",
+            started.elapsed()
+        ),
+    );
+}
+
+#[test]
+fn named_secondary_of_a_knot_primary_lags_until_refreshed() {
+    let Some(tools) = KnotTools::find() else {
+        return;
+    };
+    let (Some(named), Some(rndc), Some(ip)) = (
+        require_tool("named", "bind9"),
+        require_tool("rndc", "bind9"),
+        require_tool("ip", "iproute2"),
+    ) else {
+        return;
+    };
+    if !require_root("adding named's address to lo") {
+        return;
+    }
+    let started = Instant::now();
+    let work = TempDir::new("rollover-named-interop");
+    let dir = work.path();
+    let current_chain = pki("leaf-p256.fullchain.pem");
+    let next_key = pki("leaf-ed25519.pub.pem");
+    let current = record_of(&current_chain);
+    let next = record_of(&next_key);
+    let services = dir.join("services.yaml");
+    write_file(
+        &services,
+        format!(
+            "zone: {ZONE}\nttl: {TTL}\nservices:\n  - host: mail\n    ports: [25]\n    \
+             cert: {}\n    next: {}\n",
+            current_chain.display(),
+            next_key.display()
+        ),
+        0o644,
+    );
+    let (primary, anchor) = start_primary(&tools, &current);
+    let secondary = Named::start(&named, &rndc, &ip, &primary);
+    let anchor_file = dir.join("root.ds");
+    write_file(&anchor_file, format!("{anchor}\n"), 0o644);
+    let lab = Lab {
+        tools: &tools,
+        primary: &primary,
+        secondary: &secondary,
+        dir,
+        anchor: anchor_file,
+    };
+    let s_name = secondary.slot.socket(0);
+    let serial0 = primary.serial(&tools).expect("the primary's serial");
+    assert_eq!(
+        soa_serial(&tools, &secondary.slot),
+        Some(serial0),
+        "{}",
+        secondary.log()
+    );
+    let state = dir.join("state.json");
+    let t0 = unix_now();
+
+    // named serves the signed zone it transferred: both views secure, the next key uncovered.
+    let run1 = lab.check(&services, t0, Some(&state));
+    run1.expect_code(1);
+    let doc = run1.json();
+    let s = service(&doc);
+    assert_eq!(strings(&s["publish"]), vec![next.clone()], "{run1}");
+    for view in s["nameservers"].as_array().unwrap() {
+        assert_eq!(view["verdict"], "secure", "{run1}");
+        assert_eq!(strings(&view["records"]), vec![current.clone()], "{run1}");
+        assert_eq!(view["serial"], serial0, "{run1}");
+    }
+
+    // `danekit zone -o knotc`, run against the primary: named lags and is named.
+    let script = danekit(&["zone", path_str(&services), "-o", "knotc"]);
+    script.expect_code(0);
+    lab.run_knotc_fragment("zone-knotc.sh", &script.stdout);
+    let serial1 = lab.primary_serial_above(serial0);
+    let mut both = vec![current.clone(), next.clone()];
+    both.sort();
+    assert_eq!(primary.tlsa(&tools), both);
+    assert_eq!(served_tlsa(&tools, &secondary.slot), vec![current.clone()]);
+    let run2 = lab.check(&services, t0 + 10, Some(&state));
+    run2.expect_code(1);
+    let doc = run2.json();
+    assert_eq!(doc["safe_after"], Value::Null, "{run2}");
+    assert_eq!(
+        strings(&service(&doc)["reasons"]),
+        vec![format!(
+            "{s_name} ({s_name}) lags (SOA serial {serial0}): it does not serve {next}"
+        )],
+        "{run2}"
+    );
+
+    // `rndc refresh`: named transfers (IXFR from knotd) and the clock starts.
+    lab.transfer(serial1);
+    assert_eq!(served_tlsa(&tools, &secondary.slot), both);
+    let t3 = t0 + 20;
+    let ready = t3 + 2 * TTL;
+    let run3 = lab.check(&services, t3, Some(&state));
+    run3.expect_code(1);
+    assert_eq!(run3.json()["safe_after"], rfc3339(ready), "{run3}");
+    lab.check(&services, ready - 1, Some(&state)).expect_code(1);
+    let run5 = lab.check(&services, ready, Some(&state));
+    run5.expect_code(0);
+    let doc = run5.json();
+    assert_eq!(doc["verdict"], "safe", "{run5}");
+    for view in service(&doc)["nameservers"].as_array().unwrap() {
+        assert_eq!(view["verdict"], "secure", "{run5}");
+        assert_eq!(strings(&view["records"]), both, "{run5}");
+        assert_eq!(view["serial"], serial1, "{run5}");
+    }
+    drop(secondary);
+    drop(primary);
+    let mut err = std::io::stderr().lock();
+    let _ = std::io::Write::write_fmt(
+        &mut err,
+        format_args!(
+            "interop_rollover: knotd primary + named secondary scenario in {:.1?}\n",
             started.elapsed()
         ),
     );
