@@ -2083,6 +2083,27 @@ fn contrib_hooks_and_units() {
         assert_eq!(err.is_empty(), says.is_empty(), "{err}");
         assert!(err.contains(says), "{err}");
     }
+    // Without DANEKIT, the danekit first on PATH.
+    let path = std::env::join_paths(
+        std::iter::once(dir.join("bin")).chain(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        )),
+    )
+    .unwrap();
+    for exit in [0, 1] {
+        let _ = std::fs::remove_file(&calls);
+        let out = Command::new(contrib("certbot/danekit-pre-hook"))
+            .env_remove("DANEKIT")
+            .env("PATH", &path)
+            .env("FAKE_DANEKIT_EXIT", exit.to_string())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(exit));
+        assert_eq!(
+            std::fs::read_to_string(&calls).unwrap_or_default(),
+            "rollover check /etc/danekit/services.yaml --state /var/lib/danekit/rollover.json\n"
+        );
+    }
     // Defaults.
     let (code, log, _, _) = hook("certbot/danekit-pre-hook", no_args, "0", &[]);
     assert_eq!(code, 0);
