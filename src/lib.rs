@@ -27,6 +27,7 @@ pub mod pki;
 pub mod probe;
 pub mod report;
 pub mod rollover;
+pub mod survey;
 pub mod text;
 pub mod time;
 pub mod tlsa;

@@ -8,9 +8,11 @@
 
 mod args;
 mod dnssec;
+mod metrics;
 mod next_key;
 mod output;
 mod rollover;
+mod survey;
 mod tlsa;
 mod verify;
 mod zone;
@@ -124,6 +126,8 @@ enum Command {
     Verify(Box<verify::VerifyArgs>),
     /// Is it safe to renew a certificate now? Check, plan, and make the next key
     Rollover(rollover::RolloverArgs),
+    /// DANE and STARTTLS across many mail domains: one verify document per line, and a summary
+    Survey(Box<survey::SurveyArgs>),
 }
 
 /// What every command gets besides its own arguments.
@@ -166,6 +170,7 @@ where
         Command::Dnssec(args) => dnssec::run(args, &ctx, env),
         Command::Verify(args) => verify::run(args, &ctx, env),
         Command::Rollover(args) => rollover::run(args, &ctx, env),
+        Command::Survey(args) => survey::run(args, &ctx, env),
     };
     match result {
         Ok(exit) => exit as u8,

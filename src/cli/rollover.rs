@@ -47,10 +47,12 @@ enum RolloverCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Output formats (-o): text (default), json.\n\
+#[command(
+    after_help = "Output formats (-o): text (default), json, openmetrics.\n\
                   Examples:\n  \
                   danekit rollover check services.yaml --state /var/lib/danekit/rollover.json\n  \
-                  danekit rollover check services.yaml --nameserver 192.0.2.53 --nameserver [2001:db8::53]:53")]
+                  danekit rollover check services.yaml --nameserver 192.0.2.53 --nameserver [2001:db8::53]:53"
+)]
 struct CheckArgs {
     /// The services file (the one `danekit zone` reads)
     #[arg(value_name = "SERVICES.yaml")]
@@ -118,6 +120,13 @@ enum Format {
 /// A host name as given, checked as one.
 fn host_text(text: &str) -> Result<String, String> {
     args::host(text).map(|_| text.to_owned())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+    Openmetrics,
 }
 
 fn nameserver(text: &str) -> Result<HostPort, String> {
@@ -416,7 +425,7 @@ fn exit_of(verdict: Safety) -> Exit {
 }
 
 fn check(args: &CheckArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Failure> {
-    let format: Format = output_format(ctx.output.as_deref(), "rollover check")?;
+    let format: CheckFormat = output_format(ctx.output.as_deref(), "rollover check")?;
     let (judged, findings) = assess(&args.common, &args.services, ctx, env)?;
     let reports: Vec<&ServiceReport> = judged.iter().map(|j| &j.report).collect();
     let (verdict, safe_after) = overall(&reports);
@@ -428,8 +437,21 @@ fn check(args: &CheckArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fai
         findings,
     };
     match format {
-        Format::Json => print_json(env, &doc)?,
-        Format::Text => {
+        CheckFormat::Json => print_json(env, &doc)?,
+        CheckFormat::Openmetrics => {
+            let services: Vec<super::metrics::RolloverService<'_>> = doc
+                .services
+                .iter()
+                .map(|s| super::metrics::RolloverService {
+                    host: &s.host,
+                    port: s.port,
+                    verdict: s.verdict,
+                    safe_after: s.safe_after,
+                })
+                .collect();
+            write_stdout(env, &super::metrics::rollover(&services))?;
+        }
+        CheckFormat::Text => {
             write_stdout(env, &render_check(&doc))?;
             let all: Vec<Finding> = doc
                 .findings
