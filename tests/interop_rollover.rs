@@ -1174,6 +1174,29 @@ fn knot_primary_and_secondary_publish_transfer_wait_then_safe() {
     let run4 = lab.check(&services, ready - 1, Some(&state));
     run4.expect_code(1);
     assert_eq!(run4.json()["safe_after"], rfc3339(ready), "{run4}");
+    // The same for a monitoring system (OpenMetrics, as node_exporter's textfile collector
+    // reads it).
+    let metrics = lab.rollover(
+        "check",
+        &services,
+        ready - 1,
+        &["--state", path_str(&state), "-o", "openmetrics"],
+    );
+    metrics.expect_code(1);
+    for line in [
+        "danekit_rollover_verdict{host=\"mail.example.test.\",port=\"25\",verdict=\"unsafe\"} 1"
+            .to_string(),
+        "danekit_rollover_verdict{host=\"mail.example.test.\",port=\"25\",verdict=\"safe\"} 0"
+            .to_string(),
+        format!(
+            "danekit_rollover_safe_after_timestamp_seconds{{host=\"mail.example.test.\",port=\"25\"}} {ready}"
+        ),
+    ] {
+        assert!(
+            metrics.stdout.lines().any(|l| l == line),
+            "{line}\n{metrics}"
+        );
+    }
     let run5 = lab.check(&services, ready, Some(&state));
     run5.expect_code(0);
     let doc = run5.json();
