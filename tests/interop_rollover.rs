@@ -1607,6 +1607,27 @@ fn next_key_csr_passes_openssl_and_certbot_reads_it() {
         printed_record(&made.stdout),
         openssl_311_of_key(&openssl, &rsa_key)
     );
+    // The Ed25519 key made above, given back with --key (a new CSR for the same key): the
+    // same record.
+    let again = work.path().join("ed25519-again");
+    std::fs::create_dir(&again).unwrap();
+    let ed_key = work.path().join("ed25519/mail.example.test.next.key");
+    let made = danekit(&[
+        "rollover",
+        "next-key",
+        path_str(&services),
+        "--host",
+        "mail",
+        "--key",
+        path_str(&ed_key),
+        "--out",
+        path_str(&again),
+    ]);
+    made.expect_code(0);
+    assert_eq!(
+        printed_record(&made.stdout),
+        openssl_311_of_key(&openssl, &ed_key)
+    );
     // A host the services file does not name, or outside its zone: exit 2.
     for host in ["imap", "mail.example.org."] {
         danekit(&[
