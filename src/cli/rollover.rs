@@ -90,9 +90,9 @@ struct PlanArgs {
 struct NextKeyArgs {
     #[arg(value_name = "SERVICES.yaml")]
     services: PathBuf,
-    /// The service host to make the key for
-    #[arg(long, value_name = "NAME", value_parser = args::host)]
-    host: Name,
+    /// The service host to make the key for, as in the services file (relative to its zone without a final dot)
+    #[arg(long, value_name = "NAME", value_parser = host_text)]
+    host: String,
     /// The type of a new key
     #[arg(long, value_enum, default_value = "p256", conflicts_with = "key")]
     key_type: KeyType,
@@ -115,6 +115,11 @@ enum KeyType {
 enum Format {
     Text,
     Json,
+}
+
+/// A host name as given, checked as one.
+fn host_text(text: &str) -> Result<String, String> {
+    args::host(text).map(|_| text.to_owned())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
