@@ -120,7 +120,9 @@ fn verify_args(site: &Site, domain: &'static str) -> Vec<String> {
 /// returns `name{sorted labels} -> value` for every sample, or `None` when the parser is not
 /// installed (the test is then skipped, and fails under CI=true).
 fn parse(text: &str) -> Option<BTreeMap<String, f64>> {
-    require_tool("python3", "python3")?;
+    // Debian's interpreter, which sees Debian's python3-* packages (a `python3` earlier on
+    // PATH, e.g. a pyenv shim, may not).
+    let python = require_tool("/usr/bin/python3", "python3")?;
     let script = "import sys, json\n\
         from prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
         out = {}\n\
@@ -130,7 +132,7 @@ fn parse(text: &str) -> Option<BTreeMap<String, f64>> {
         \x20       labels = ','.join('%s=%s' % kv for kv in sorted(s.labels.items()))\n\
         \x20       out['%s{%s}' % (s.name, labels)] = s.value\n\
         print(json.dumps(out))\n";
-    let probe = Command::new("python3")
+    let probe = Command::new(&python)
         .args(["-c", "import prometheus_client.openmetrics.parser"])
         .status()
         .unwrap();
@@ -142,7 +144,7 @@ fn parse(text: &str) -> Option<BTreeMap<String, f64>> {
         );
         return None;
     }
-    let mut child = Command::new("python3")
+    let mut child = Command::new(&python)
         .args(["-c", script])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -373,6 +373,13 @@ fn judge_one(
     };
     let ttl = service.ttl.unwrap_or(file.ttl);
     let served_ttl = obs.served.as_ref().map_or(ttl, |(_, t)| (*t).max(ttl));
+    // A name that has a TLSA RRset is cached as that RRset, never as a denial: only the TTL
+    // counts. A new name may be cached as absent for the negative TTL (RFC 2308).
+    let wait = 2 * if published.is_empty() {
+        served_ttl.max(obs.negative_ttl)
+    } else {
+        served_ttl
+    };
     Judged {
         report,
         owner: owner.clone(),
@@ -381,7 +388,7 @@ fn judge_one(
         current: current_records,
         next: next_recs,
         published,
-        wait: 2 * served_ttl.max(obs.negative_ttl),
+        wait,
     }
 }
 
