@@ -19,6 +19,10 @@ use thiserror::Error;
 /// kilobytes; this leaves room for bundles and keeps `/dev/zero` from filling memory.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 
+/// The buffer of a streamed input (standard input, logs): large enough that reading costs few
+/// system calls.
+pub const STREAM_BUFFER_BYTES: usize = 256 * 1024;
+
 /// The longest time any one wait may be given (`--timeout`, `--greeting-timeout`).
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
@@ -91,6 +95,14 @@ pub trait Env {
     /// Reads standard input to its end, at most `cap` bytes.
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError>;
 
+    /// Standard input as a stream, for inputs read line by line however long they are (logs).
+    /// By default it is read whole with [`Env::read_stdin`] under [`MAX_INPUT_BYTES`], as test
+    /// environments script it; [`RealEnv`] streams it.
+    fn stdin_stream(&mut self) -> Result<Box<dyn io::BufRead + '_>, ReadError> {
+        let bytes = self.read_stdin(MAX_INPUT_BYTES)?;
+        Ok(Box::new(io::Cursor::new(bytes)))
+    }
+
     /// The stream for results.
     fn stdout(&mut self) -> &mut dyn Write;
 
@@ -162,6 +174,13 @@ impl Env for RealEnv {
 
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError> {
         read_capped(io::stdin().lock(), cap)
+    }
+
+    fn stdin_stream(&mut self) -> Result<Box<dyn io::BufRead + '_>, ReadError> {
+        Ok(Box::new(io::BufReader::with_capacity(
+            STREAM_BUFFER_BYTES,
+            io::stdin(),
+        )))
     }
 
     fn stdout(&mut self) -> &mut dyn Write {

@@ -6,7 +6,7 @@
 //! the TLS handshakes that capture the presented chains), [`dns`] (DNS exchanges, the DO+CD
 //! client, RFC 2136 updates), [`dnssec`] (the explainable validator), [`verify`] (the RFC 7672
 //! decisions: which hosts, addresses and records, and each address's outcome), [`zone`] (zone,
-//! nsupdate and knotc text), [`config`] (services files), [`report`] (findings and verdicts),
+//! nsupdate and knotc text), [`config`] (services files), [`logstats`] (TLS classes counted from Postfix logs), [`report`] (findings and verdicts),
 //! [`addr`] (host names and addresses), [`time`] (instants and DNSSEC serial times), [`text`]
 //! (escaping what files and peers say), [`env`](mod@env) (clock, streams and network), and
 //! [`cli`] (argument parsing, printers and exit codes).
@@ -22,6 +22,7 @@ pub mod config;
 pub mod dns;
 pub mod dnssec;
 pub mod env;
+pub mod logstats;
 pub mod par;
 pub mod pki;
 pub mod probe;

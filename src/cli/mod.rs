@@ -8,6 +8,7 @@
 
 mod args;
 mod dnssec;
+mod logstats;
 mod output;
 mod tlsa;
 mod verify;
@@ -120,6 +121,8 @@ enum Command {
     Zone(zone::ZoneArgs),
     /// Check every MX host, address and port against its published TLSA records (RFC 7672)
     Verify(Box<verify::VerifyArgs>),
+    /// Count TLS sessions by class (verified, trusted, untrusted, anonymous, none) in Postfix logs
+    Logstats(logstats::LogstatsArgs),
 }
 
 /// What every command gets besides its own arguments.
@@ -161,6 +164,7 @@ where
         Command::Zone(args) => zone::run(args, &ctx, env),
         Command::Dnssec(args) => dnssec::run(args, &ctx, env),
         Command::Verify(args) => verify::run(args, &ctx, env),
+        Command::Logstats(args) => logstats::run(args, &ctx, env),
     };
     match result {
         Ok(exit) => exit as u8,
