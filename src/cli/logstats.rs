@@ -290,10 +290,9 @@ fn render_text(s: &Summary, inputs: &[InputDoc], by: Option<By>) -> String {
     class_row(&mut out, "outbound", &s.outbound);
     class_row(&mut out, "inbound", &s.inbound);
     class_row(&mut out, "deliveries", &s.deliveries);
-    let _ = writeln!(
-        out,
-        "(outbound and inbound: TLS sessions, and in `none` deliveries and received messages \
-         without TLS; deliveries: outbound recipients sent, by the class of their session)"
+    out.push_str(
+        "outbound, inbound: TLS sessions by class; none: messages sent (outbound) or received\n\
+         (inbound) without TLS. deliveries: recipients sent, by the class of their session.\n",
     );
     if !s.protocols.outbound.is_empty() || !s.protocols.inbound.is_empty() {
         out.push('\n');
