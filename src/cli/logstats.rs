@@ -181,7 +181,7 @@ pub fn run(args: &LogstatsArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit
                 .map_err(|e| Failure::input(anyhow!("standard input: cannot read: {e}")))?;
             inputs.push(read_input(&mut stats, reader, "-".to_owned())?);
         } else {
-            let name = text::clip(&text::escape_bytes(input.as_bytes()));
+            let name = text::escape_bytes(input.as_bytes());
             let reader = open(Path::new(input), &name)?;
             inputs.push(read_input(&mut stats, reader, name)?);
         }

@@ -24,6 +24,8 @@ use crate::addr::Host;
 use crate::env::Env;
 use crate::report::{ErrorDocument, ErrorKind, Timestamp};
 
+pub use logstats::{InputDoc, LogstatsDocument};
+
 /// Exit codes of the command-line contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
