@@ -6,10 +6,11 @@
 //! the TLS handshakes that capture the presented chains), [`dns`] (DNS exchanges, the DO+CD
 //! client, RFC 2136 updates), [`dnssec`] (the explainable validator), [`verify`] (the RFC 7672
 //! decisions: which hosts, addresses and records, and each address's outcome), [`zone`] (zone,
-//! nsupdate and knotc text), [`config`] (services files), [`logstats`] (TLS classes counted from Postfix logs), [`report`] (findings and verdicts),
+//! nsupdate and knotc text), [`config`] (services files), [`report`] (findings and verdicts),
 //! [`addr`] (host names and addresses), [`time`] (instants and DNSSEC serial times), [`text`]
 //! (escaping what files and peers say), [`env`](mod@env) (clock, streams and network), and
-//! [`cli`] (argument parsing, printers and exit codes).
+//! [`cli`] (argument parsing, printers and exit codes). [`logstats`] counts TLS classes and
+//! clear-text mail in Postfix logs read from any `BufRead`.
 //!
 //! Arrows point down: `cli` → `verify` → `probe`/`dnssec` → `dns`, and `verify` → `tlsa` →
 //! `pki`. `tlsa`, `pki`, `zone`, `dnssec` and `report` do no I/O (`dnssec` asks its questions

@@ -405,4 +405,15 @@ fn a_log_without_postfix_lines_gets_a_warning() {
     let empty = json(&["-"], Some(b""));
     assert!(empty.findings.is_empty());
     assert_eq!(empty.summary.lines, 0);
+    // Mail without any TLS line: a hint at the loglevel.
+    let plain = b"Dec  2 05:00:00 mx postfix/smtp[1]: 4SSSSA: to=<a@t.example>, \
+        relay=mx.t.example[192.0.2.8]:25, delay=1, delays=0/0/0/1, dsn=2.0.0, status=sent (250 ok)\n";
+    let doc = json(&["-"], Some(plain));
+    let codes: Vec<(&str, &str)> = doc
+        .findings
+        .iter()
+        .map(|f| (f.code.as_str(), f.subject.as_str()))
+        .collect();
+    assert_eq!(codes, [("no-tls-lines", "outbound")]);
+    assert!(doc.findings[0].message.contains("smtp_tls_loglevel = 0"));
 }

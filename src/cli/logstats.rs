@@ -25,6 +25,8 @@ use crate::text;
 #[command(after_help = "Output formats (-o): text (default), json.\n\
                   Classes: verified, trusted, untrusted, anonymous (TLS sessions, from Postfix's \
                   TLS summary lines) and none (deliveries and received messages without TLS).\n\
+                  Postfix writes its TLS lines only with smtp_tls_loglevel and \
+                  smtpd_tls_loglevel at 1 or more.\n\
                   Traditional syslog dates have no year: the year of --now (default: today) is \
                   taken, or the year before for a date more than a day ahead of it.\n\
                   Examples:\n  \
@@ -36,7 +38,7 @@ pub struct LogstatsArgs {
     #[arg(value_name = "MAILLOG")]
     inputs: Vec<OsString>,
     /// Add a table with a row per day or per destination domain (text output; JSON has both)
-    #[arg(long, value_enum, value_name = "day|domain")]
+    #[arg(long, value_enum)]
     by: Option<By>,
     /// How many clear-text destinations to list
     #[arg(long, value_name = "N", default_value = "10")]
@@ -220,6 +222,26 @@ fn findings(summary: &Summary) -> Vec<Finding> {
             .with("lines", summary.lines)
             .with("malformed", summary.malformed),
         );
+    }
+    // Postfix writes no TLS summary at loglevel 0: mail then looks as if it all went in clear.
+    let directions = [
+        ("outbound", &summary.outbound, "smtp_tls_loglevel"),
+        ("inbound", &summary.inbound, "smtpd_tls_loglevel"),
+    ];
+    for (direction, counts, parameter) in directions {
+        if counts.none > 0 && counts.total() == counts.none {
+            findings.push(
+                Finding::warning(
+                    "no-tls-lines",
+                    direction,
+                    format!(
+                        "mail without a single TLS session: if Postfix runs with {parameter} = 0 \
+                         it writes no TLS lines, and all of it counts as none"
+                    ),
+                )
+                .with("none", counts.none),
+            );
+        }
     }
     if summary.domains_folded > 0 {
         findings.push(

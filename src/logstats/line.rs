@@ -312,10 +312,8 @@ pub fn parse_event(process: Process, message: &[u8]) -> Option<Event<'_>> {
             if let Some(event) = parse_tls(message, b"to ") {
                 return Some(event);
             }
-            if let Some(rest) = after_queue_id(message) {
-                if let Some(event) = parse_delivery(rest) {
-                    return Some(event);
-                }
+            if let Some(event) = after_queue_id(message).and_then(parse_delivery) {
+                return Some(event);
             }
             let failed = message.starts_with(b"SSL_connect error to ")
                 || memchr::memmem::find(message, b"Cannot start TLS").is_some();
@@ -384,7 +382,17 @@ mod tests {
     #[test]
     fn frames_of_each_syslog_format() {
         // (line, year, month, day, host, program, pid, message)
-        let table: &[(&str, Option<i32>, u8, u8, &str, &str, u32, &str)] = &[
+        type Row = (
+            &'static str,
+            Option<i32>,
+            u8,
+            u8,
+            &'static str,
+            &'static str,
+            u32,
+            &'static str,
+        );
+        let table: &[Row] = &[
             (
                 "Dec  2 05:00:00 mx postfix/smtp[123]: hello",
                 None,

@@ -545,10 +545,10 @@ impl Stats {
                 .map(|_| day_key(year, date.month, date.day));
         }
         let md = (date.month, date.day);
-        if let Some((last, key)) = self.last_md {
-            if last == md {
-                return Some(key);
-            }
+        if let Some((last, key)) = self.last_md
+            && last == md
+        {
+            return Some(key);
         }
         let month = time::Month::try_from(date.month).ok()?;
         let this_year = self.today.year();
