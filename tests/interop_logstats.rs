@@ -18,9 +18,12 @@
 //!
 //! Connection caching is off, so each delivery attempt is one connection. Inbound, every
 //! message the test sends arrives in clear text (`none`), the two `plain.test` deliveries
-//! arrive in clear text at their destination (`none`), and each of the four TLS sessions the
-//! client makes is an `Anonymous` session at the destination (the client presents no
-//! certificate). danekit must count exactly that, per class, direction, domain and day, in
+//! arrive in clear text at their destination (`none`), and of the four TLS sessions the
+//! client makes, the one to `verified.test`, whose server asks for a client certificate
+//! (`smtpd_tls_ask_ccert`), is an `Untrusted` session at the server (the client presents the
+//! test leaf, whose extended key usage is serverAuth alone, so it does not verify as a client
+//! certificate even though the server trusts its CA), the other three `Anonymous` ones (their
+//! servers ask for none). danekit must count exactly that, per class, direction, domain and day, in
 //! the log as `maillog_file` writes it and in the same log gzip-compressed.
 //!
 //! With `CI=true` a missing Postfix fails the test; without it the test prints `skipped: …`.
@@ -137,6 +140,15 @@ fn start_postfix(master: &Path) -> Postfix {
                  -o smtpd_tls_security_level={}",
                 if *tls { "may" } else { "none" }
             );
+            if *domain == "verified.test" {
+                // This one asks for the client's certificate and trusts its CA; the test leaf
+                // is no client certificate (serverAuth only): `Untrusted` at the server.
+                let _ = writeln!(
+                    master_cf,
+                    "  -o smtpd_tls_ask_ccert=yes\n  -o smtpd_tls_CAfile={}",
+                    ca_file.display()
+                );
+            }
             let service = match *domain {
                 "untrusted.test" | "refused.test" => "smtp-untrusted",
                 _ => "smtp",
@@ -197,6 +209,7 @@ fn start_postfix(master: &Path) -> Postfix {
              smtp_tls_loglevel = 1\n\
              smtp_tls_security_level = may\n\
              smtp_tls_CAfile = {ca}\n\
+             smtp_tls_chain_files = {chain}\n\
              smtp_tls_policy_maps = texthash:{root}/tls_policy\n\
              transport_maps = texthash:{root}/transport\n\
              smtp_connection_cache_on_demand = no\n\
@@ -456,7 +469,8 @@ fn postfix_log_counts() {
     assert_eq!(
         doc.inbound,
         Classes {
-            anonymous: 4,
+            untrusted: 1,
+            anonymous: 3,
             none: 7 + 2,
             ..Classes::default()
         },
@@ -509,6 +523,7 @@ fn postfix_log_counts() {
         out.trusted += day.outbound.trusted;
         out.untrusted += day.outbound.untrusted;
         out.none += day.outbound.none;
+        inb.untrusted += day.inbound.untrusted;
         inb.anonymous += day.inbound.anonymous;
         inb.none += day.inbound.none;
     }

@@ -93,7 +93,7 @@ fn real_postfix_log_json() {
     assert_eq!(doc.schema_version, 1);
     let s = &doc.summary;
     assert_eq!(s.outbound, counts([1, 1, 2, 0, 2]));
-    assert_eq!(s.inbound, counts([0, 0, 0, 4, 9]));
+    assert_eq!(s.inbound, counts([0, 0, 1, 3, 9]));
     assert_eq!(s.deliveries, counts([2, 1, 1, 0, 2]));
     assert_eq!(s.malformed, 0);
     assert_eq!(s.lines, s.used + s.skipped);
@@ -174,7 +174,7 @@ fn real_postfix_log_text_tables() {
         out.stdout
     );
     assert!(
-        has_row(&out.stdout, "inbound", &[0, 0, 0, 4, 9, 13]),
+        has_row(&out.stdout, "inbound", &[0, 0, 1, 3, 9, 13]),
         "{}",
         out.stdout
     );
@@ -192,7 +192,7 @@ fn real_postfix_log_text_tables() {
         by_day.stdout
     );
     assert!(
-        has_row(&by_day.stdout, "2026-12-02", &[0, 0, 0, 4, 9, 13]),
+        has_row(&by_day.stdout, "2026-12-02", &[0, 0, 1, 3, 9, 13]),
         "{}",
         by_day.stdout
     );
