@@ -1,8 +1,9 @@
 //! Throughput and memory of `danekit logstats` on a generated Postfix log: about 1 GB (100 MB
 //! with `DANEKIT_BENCH_QUICK=1`; `DANEKIT_LOGSTATS_MB` sets the size) of the lines a busy
 //! Postfix 3.7 relay writes, in a temporary directory. The release binary reads it as a plain
-//! file and again gzip-compressed; each run reports MB/s of log text and the peak resident
-//! memory of the process (the kernel's `VmHWM`, read while it runs). The counts danekit prints
+//! file and again gzip-compressed; each run reports MB/s of log text per second of wall time
+//! and per second of CPU time (which other work on a shared machine does not inflate), and the
+//! peak resident memory of the process (the kernel's `VmHWM`, read while it runs). The counts danekit prints
 //! are checked against those the generator wrote. Run with `cargo bench --bench logstats`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -180,9 +181,37 @@ fn generate(path: &Path, bytes: u64) -> Expected {
     exp
 }
 
-/// Runs `danekit logstats FILE -o json`; returns the wall time, the peak resident set in
-/// bytes and the parsed document.
-fn measure(bin: &str, file: &Path) -> (Duration, u64, serde_json::Value) {
+/// Clock ticks per second of `/proc/PID/stat` times (`getconf CLK_TCK`, 100 on Linux).
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
+/// User plus system CPU time of a running process, in clock ticks (`/proc/PID/stat` fields
+/// 14 and 15).
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(") ")? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// One measured run.
+struct Run {
+    wall: Duration,
+    /// CPU seconds (user + system), which another load on the machine does not inflate.
+    cpu: f64,
+    peak: u64,
+    doc: serde_json::Value,
+}
+
+/// Runs `danekit logstats FILE -o json`; returns the wall time, the CPU time, the peak
+/// resident set in bytes and the parsed document.
+fn measure(bin: &str, file: &Path) -> Run {
     let start = Instant::now();
     let mut child = Command::new(bin)
         .args(["logstats", "--now", "2026-12-28T00:00:00Z", "-o", "json"])
@@ -192,7 +221,9 @@ fn measure(bin: &str, file: &Path) -> (Duration, u64, serde_json::Value) {
         .spawn()
         .unwrap();
     let status_file = format!("/proc/{}/status", child.id());
+    let stat_file = format!("/proc/{}/stat", child.id());
     let mut peak_kb = 0u64;
+    let mut ticks = 0u64;
     // The peak is read from /proc while the process runs; memory is flat, so the last reading
     // before it exits is its peak.
     let stdout = child.stdout.take().unwrap();
@@ -210,12 +241,21 @@ fn measure(bin: &str, file: &Path) -> (Duration, u64, serde_json::Value) {
         {
             peak_kb = peak_kb.max(kb);
         }
+        let stat = std::fs::read_to_string(&stat_file).unwrap_or_default();
+        if let Some(t) = cpu_ticks(&stat) {
+            ticks = ticks.max(t);
+        }
         std::thread::sleep(Duration::from_millis(5));
     }
     let elapsed = start.elapsed();
     let text = reader.join().unwrap();
     let doc = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    (elapsed, peak_kb * 1024, doc)
+    Run {
+        wall: elapsed,
+        cpu: ticks as f64 / clock_ticks(),
+        peak: peak_kb * 1024,
+        doc,
+    }
 }
 
 fn check(doc: &serde_json::Value, exp: &Expected) {
@@ -262,14 +302,17 @@ fn main() {
     let _ = std::fs::read(&gz);
     for (what, file) in [("plain", &plain), ("gzip", &gz)] {
         let _ = measure(bin, file);
-        let (elapsed, peak, doc) = measure(bin, file);
-        check(&doc, &exp);
+        let run = measure(bin, file);
+        check(&run.doc, &exp);
+        let mb = size as f64 / 1e6;
         println!(
-            "logstats: {what:<5} {:>6.0} MB of log in {:>6.2} s: {:>6.0} MB/s, peak RSS {:.1} MB{}",
-            size as f64 / 1e6,
-            elapsed.as_secs_f64(),
-            size as f64 / 1e6 / elapsed.as_secs_f64(),
-            peak as f64 / 1e6,
+            "logstats: {what:<5} {mb:>6.0} MB of log in {:>6.2} s: {:>6.0} MB/s \
+             (CPU {:.2} s: {:.0} MB/s), peak RSS {:.1} MB{}",
+            run.wall.as_secs_f64(),
+            mb / run.wall.as_secs_f64(),
+            run.cpu,
+            mb / run.cpu.max(0.001),
+            run.peak as f64 / 1e6,
             if what == "gzip" {
                 format!(" ({:.0} MB compressed)", gz_size as f64 / 1e6)
             } else {
