@@ -257,6 +257,20 @@ fn findings(summary: &Summary) -> Vec<Finding> {
             .with("deliveries", summary.domains_folded),
         );
     }
+    if summary.days_folded > 0 {
+        findings.push(
+            Finding::warning(
+                "days-folded",
+                "logstats",
+                format!(
+                    "more than {} distinct days: lines of the others are counted in the totals \
+                     but not by day",
+                    crate::logstats::MAX_DAYS
+                ),
+            )
+            .with("lines", summary.days_folded),
+        );
+    }
     findings
 }
 

@@ -53,6 +53,15 @@ pub const OTHER_DOMAINS: &str = "(other domains)";
 /// The key of recipients without a domain (`to=<postmaster>`).
 pub const NO_DOMAIN: &str = "(no domain)";
 
+/// The most distinct protocol and cipher names kept, and the longest; others are counted as
+/// `(other)`.
+const MAX_NAMES: usize = 1024;
+const MAX_NAME_BYTES: usize = 64;
+const OTHER_NAME: u16 = u16::MAX;
+
+/// The most days kept apart in `by_day` (more than 270 years of logs).
+pub const MAX_DAYS: usize = 100_000;
+
 /// Examples kept per kind of policy failure.
 pub const EXAMPLES_PER_KIND: usize = 3;
 
@@ -296,6 +305,9 @@ pub struct Summary {
     pub policy_failures: FailureSummary,
     /// Deliveries counted under [`OTHER_DOMAINS`] because [`MAX_DOMAINS`] was reached.
     pub domains_folded: u64,
+    /// Lines counted in the totals but not in `by_day`, because [`MAX_DAYS`] was reached.
+    #[serde(default)]
+    pub days_folded: u64,
 }
 
 /// Why a log could not be read to its end.
@@ -344,6 +356,7 @@ pub struct Stats {
     by_day: HashMap<u32, [ClassCounts; 2]>,
     by_domain: HashMap<Vec<u8>, DomainAcc>,
     domains_folded: u64,
+    days_folded: u64,
     processes: HashMap<(u64, u32), ProcessState>,
     failures: FailureSummary,
     scratch: Vec<u8>,
@@ -415,6 +428,7 @@ impl Stats {
             by_day: HashMap::new(),
             by_domain: HashMap::new(),
             domains_folded: 0,
+            days_folded: 0,
             processes: HashMap::new(),
             failures: FailureSummary::default(),
             scratch: Vec::new(),
@@ -567,17 +581,25 @@ impl Stats {
         if let Some(&i) = self.name_index.get(bytes) {
             return i;
         }
-        // Protocol and cipher names are few; past 60,000 distinct ones (a hostile log) they
-        // share one slot.
-        let Ok(i) = u16::try_from(self.names.len()) else {
-            return u16::MAX;
-        };
-        if i == u16::MAX {
-            return u16::MAX;
+        // Protocol and cipher names are few and short; a hostile log's flood of long or
+        // distinct ones shares one slot, `(other)`.
+        if bytes.len() > MAX_NAME_BYTES || self.names.len() >= MAX_NAMES {
+            return OTHER_NAME;
         }
+        let i = u16::try_from(self.names.len()).unwrap_or(OTHER_NAME);
         self.names.push(bytes.to_vec());
         self.name_index.insert(bytes.to_vec(), i);
         i
+    }
+
+    /// The counters of a day; `None` past [`MAX_DAYS`] days (a hostile log's dates), which
+    /// are then counted in the totals only.
+    fn day(&mut self, day: u32) -> Option<&mut [ClassCounts; 2]> {
+        if self.by_day.len() >= MAX_DAYS && !self.by_day.contains_key(&day) {
+            self.days_folded += 1;
+            return None;
+        }
+        Some(self.by_day.entry(day).or_default())
     }
 
     fn process(&mut self, host: &[u8], pid: u32) -> &mut ProcessState {
@@ -624,7 +646,9 @@ impl Stats {
                 *self.protocols[dir].entry(proto).or_default() += 1;
                 *self.ciphers[dir].entry(cipher).or_default() += 1;
                 self.direction(dir).add(class);
-                self.by_day.entry(day).or_default()[dir].add(class);
+                if let Some(d) = self.day(day) {
+                    d[dir].add(class);
+                }
                 let peer = fnv(peer);
                 self.process(frame.host, frame.pid).tls = Some((class, peer, proto));
             }
@@ -637,7 +661,9 @@ impl Stats {
             Event::Received => {
                 if self.process(frame.host, frame.pid).tls.is_none() {
                     self.inbound.add(Class::None);
-                    self.by_day.entry(day).or_default()[IN].add(Class::None);
+                    if let Some(d) = self.day(day) {
+                        d[IN].add(Class::None);
+                    }
                 }
             }
             Event::Delivery {
@@ -687,7 +713,9 @@ impl Stats {
                     self.deliveries.add(class);
                     if class == Class::None {
                         self.outbound.add(Class::None);
-                        self.by_day.entry(day).or_default()[OUT].add(Class::None);
+                        if let Some(d) = self.day(day) {
+                            d[OUT].add(Class::None);
+                        }
                     }
                     if let Some(acc) = self.domain(&domain) {
                         acc.deliveries.add(class);
@@ -831,6 +859,7 @@ impl Stats {
             top_cleartext,
             policy_failures: self.failures.clone(),
             domains_folded: self.domains_folded,
+            days_folded: self.days_folded,
         }
     }
 }
@@ -1039,6 +1068,51 @@ mod tests {
             .read(io::BufReader::with_capacity(1000, &long[..]))
             .unwrap();
         assert_eq!(stats.finish(1).too_long, 1);
+    }
+
+    #[test]
+    fn hostile_names_and_dates_stay_bounded() {
+        let mut stats = Stats::new(NOW);
+        for i in 0..(MAX_NAMES + 10) {
+            let line = format!(
+                "2026-12-02T05:00:00Z mx postfix/smtp[1]: Anonymous TLS connection established to a[192.0.2.1]:25: P{i} with cipher C{i} (1/1 bits)"
+            );
+            stats.feed(line.as_bytes());
+        }
+        let long = "x".repeat(MAX_NAME_BYTES + 1);
+        let line = format!(
+            "2026-12-02T05:00:00Z mx postfix/smtp[1]: Anonymous TLS connection established to a[192.0.2.1]:25: {long} with cipher C0 (1/1 bits)"
+        );
+        stats.feed(line.as_bytes());
+        let s = stats.finish(1);
+        // Protocols and ciphers share the table: 512 of each, then `(other)`.
+        assert_eq!(s.protocols.outbound.len(), MAX_NAMES / 2 + 1);
+        assert_eq!(
+            s.protocols.outbound["(other)"],
+            (MAX_NAMES / 2 + 10 + 1) as u64
+        );
+        assert_eq!(s.ciphers.outbound["C0"], 2);
+        assert_eq!(s.outbound.anonymous, MAX_NAMES as u64 + 11);
+        let mut stats = Stats::new(NOW);
+        let mut n = 0;
+        'days: for year in 1000..9999 {
+            for month in 1..=12 {
+                for day in 1..=28 {
+                    let line = format!(
+                        "{year:04}-{month:02}-{day:02}T05:00:00Z mx postfix/smtpd[1]: Anonymous TLS connection established from a[192.0.2.1]: TLSv1.3 with cipher X (1/1 bits)"
+                    );
+                    stats.feed(line.as_bytes());
+                    n += 1;
+                    if n == MAX_DAYS + 5 {
+                        break 'days;
+                    }
+                }
+            }
+        }
+        let s = stats.finish(1);
+        assert_eq!(s.by_day.len(), MAX_DAYS);
+        assert_eq!(s.days_folded, 5);
+        assert_eq!(s.inbound.anonymous, MAX_DAYS as u64 + 5);
     }
 
     #[test]
