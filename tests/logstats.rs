@@ -417,3 +417,32 @@ fn a_log_without_postfix_lines_gets_a_warning() {
     assert_eq!(codes, [("no-tls-lines", "outbound")]);
     assert!(doc.findings[0].message.contains("smtp_tls_loglevel = 0"));
 }
+
+#[test]
+fn in_process_with_the_environment_clock() {
+    // No --now: the clock of the environment gives the year of the traditional dates.
+    let mut env = support::mail_servers::LoopbackEnv::new();
+    env.now = 1_796_212_800; // 2026-12-02T12:00:00Z
+    env.stdin = std::fs::read(fixture()).unwrap();
+    let code = danekit::cli::run(["danekit", "logstats", "-o", "json"], &mut env);
+    assert_eq!(code, 0, "{}", String::from_utf8_lossy(&env.stderr));
+    let doc: LogstatsDocument = serde_json::from_slice(&env.stdout).unwrap();
+    assert_eq!(
+        doc.summary.by_day.keys().collect::<Vec<_>>(),
+        ["2026-12-02"]
+    );
+    assert_eq!(doc.summary.outbound, counts([1, 1, 2, 0, 2]));
+    // Read in June 2027, the December lines are those of 2026.
+    let mut env = support::mail_servers::LoopbackEnv::new();
+    env.now = 1_811_808_000; // 2027-06-01T00:00:00Z
+    env.stdin = std::fs::read(fixture()).unwrap();
+    assert_eq!(
+        danekit::cli::run(["danekit", "logstats", "-o", "json"], &mut env),
+        0
+    );
+    let doc: LogstatsDocument = serde_json::from_slice(&env.stdout).unwrap();
+    assert_eq!(
+        doc.summary.by_day.keys().collect::<Vec<_>>(),
+        ["2026-12-02"]
+    );
+}
