@@ -6,8 +6,10 @@
 //! given. Frames read: traditional syslog (`Dec  2 05:00:00 host postfix/smtp[123]: …`, also
 //! with fractional seconds and a zero-padded day as `journalctl -o short-precise` writes),
 //! RFC 3339 timestamps (`2026-12-02T05:00:00.123456+00:00 host …`, as rsyslog and Postfix's
-//! `maillog_file` write, and `+0000` offsets as `journalctl -o short-iso` writes). The JSON
-//! lines of `journalctl -o json` are read by the caller with [`parse_journal_json`].
+//! `maillog_file` write, and `+0000` offsets as `journalctl -o short-iso` writes), RFC 5424
+//! (`<22>1 2026-12-02T05:00:00Z host postfix/smtp 123 - - …`) and RFC 3164 lines that kept
+//! their `<PRI>`. The JSON lines of `journalctl -o json` are read by the caller with
+//! [`parse_journal_json`].
 
 use serde::Deserialize;
 
@@ -181,6 +183,17 @@ fn parse_rfc3339(line: &[u8]) -> Option<(LineDate, &[u8])> {
 pub fn parse_frame(line: &[u8]) -> Option<Frame<'_>> {
     let (date, rest) = match line.first()? {
         b'0'..=b'9' => parse_rfc3339(line)?,
+        b'<' => {
+            // A priority first: RFC 5424 (`<22>1 …`) or RFC 3164 as sent on the wire.
+            let close = memchr::memchr(b'>', &line[..line.len().min(5)])?;
+            digits(&line[1..close])?;
+            let rest = &line[close + 1..];
+            return match rest.strip_prefix(b"1 ") {
+                Some(rest) => parse_rfc5424(rest),
+                None if rest.first() == Some(&b'<') => None,
+                None => parse_frame(rest),
+            };
+        }
         _ => parse_traditional(line)?,
     };
     let (host, rest) = word(rest)?;
@@ -202,6 +215,44 @@ pub fn parse_frame(line: &[u8]) -> Option<Frame<'_>> {
         program,
         pid,
         message: &rest[colon + 3..],
+    })
+}
+
+/// After `<PRI>1 `: `TIMESTAMP HOST APP-NAME PROCID MSGID STRUCTURED-DATA MSG` (RFC 5424
+/// §6), as rsyslog's `RSYSLOG_SyslogProtocol23Format` and syslog-ng write it.
+fn parse_rfc5424(line: &[u8]) -> Option<Frame<'_>> {
+    let (date, rest) = parse_rfc3339(line)?;
+    let (host, rest) = word(rest)?;
+    let (program, rest) = word(rest)?;
+    let (procid, rest) = word(rest)?;
+    let (_msgid, mut rest) = word(rest)?;
+    // STRUCTURED-DATA: `-`, or SD-ELEMENTs `[id k="v" …]` in which `\]` is escaped.
+    if let Some(after) = rest.strip_prefix(b"- ") {
+        rest = after;
+    } else {
+        while rest.first() == Some(&b'[') {
+            let mut end = 1;
+            loop {
+                end += memchr::memchr(b']', rest.get(end..)?)?;
+                if rest[end - 1] != b'\\' {
+                    break;
+                }
+                end += 1;
+            }
+            rest = &rest[end + 1..];
+        }
+        rest = rest.strip_prefix(b" ")?;
+    }
+    let message = rest.strip_prefix(b"\xef\xbb\xbf").unwrap_or(rest);
+    if program.is_empty() || program == b"-" {
+        return None;
+    }
+    Some(Frame {
+        date,
+        host,
+        program,
+        pid: digits(procid)?,
+        message,
     })
 }
 
@@ -453,6 +504,36 @@ mod tests {
                 5,
                 "m",
             ),
+            (
+                "<22>1 2026-12-02T05:00:00.123Z mx postfix/smtp 123 - - m: n",
+                Some(2026),
+                12,
+                2,
+                "mx",
+                "postfix/smtp",
+                123,
+                "m: n",
+            ),
+            (
+                "<22>1 2026-12-02T05:00:00Z mx postfix/smtpd 9 - [meta a=\"x\\]y\"][b c=\"d\"] \u{feff}m",
+                Some(2026),
+                12,
+                2,
+                "mx",
+                "postfix/smtpd",
+                9,
+                "m",
+            ),
+            (
+                "<22>Dec  2 05:00:00 mx postfix/smtp[4]: m",
+                None,
+                12,
+                2,
+                "mx",
+                "postfix/smtp",
+                4,
+                "m",
+            ),
         ];
         for &(line, year, month, day, host, program, pid, message) in table {
             let f = frame(line);
@@ -478,6 +559,10 @@ mod tests {
             "2026-12-02 05:00:00 mx postfix/smtp[1]: m",
             "2026-12-02T05:00:00+1 mx postfix/smtp[1]: m",
             "\0\0\0\u{1}binary",
+            "<22>1 2026-12-02T05:00:00Z mx postfix/smtp - - - no pid",
+            "<22>1 2026-12-02T05:00:00Z mx postfix/smtp 1 - [unclosed m",
+            "<22><22>Dec  2 05:00:00 mx postfix/smtp[4]: m",
+            "<999999>1 2026-12-02T05:00:00Z mx postfix/smtp 1 - - m",
         ] {
             assert_eq!(parse_frame(line.as_bytes()), None, "{line:?}");
         }
