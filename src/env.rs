@@ -95,12 +95,19 @@ pub trait Env {
     /// Reads standard input to its end, at most `cap` bytes.
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError>;
 
-    /// Standard input as a stream, for inputs read line by line however long they are (logs).
-    /// By default it is read whole with [`Env::read_stdin`] under [`MAX_INPUT_BYTES`], as test
-    /// environments script it; [`RealEnv`] streams it.
-    fn stdin_stream(&mut self) -> Result<Box<dyn io::BufRead + '_>, ReadError> {
-        let bytes = self.read_stdin(MAX_INPUT_BYTES)?;
-        Ok(Box::new(io::Cursor::new(bytes)))
+    /// Standard input as a stream, for inputs read line by line without a size cap on the
+    /// whole (each line is capped by its reader). By default, what [`Env::read_stdin`] gives, as
+    /// test environments script it; [`RealEnv`] streams it, so logs of any size can be piped in.
+    fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
+        Box::new(io::Cursor::new(
+            self.read_stdin(crate::env::MAX_INPUT_BYTES)
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// Whether standard error is a terminal (for progress bars).
+    fn stderr_is_terminal(&self) -> bool {
+        false
     }
 
     /// The stream for results.
@@ -108,6 +115,10 @@ pub trait Env {
 
     /// The stream for diagnostics.
     fn stderr(&mut self) -> &mut dyn Write;
+
+    /// The network and the stream for results at once, for a command whose threads use the
+    /// network while it writes their results.
+    fn net_and_stdout(&mut self) -> (&dyn Net, &mut dyn Write);
 }
 
 /// Reads `reader` to its end, refusing more than `cap` bytes.
@@ -176,11 +187,16 @@ impl Env for RealEnv {
         read_capped(io::stdin().lock(), cap)
     }
 
-    fn stdin_stream(&mut self) -> Result<Box<dyn io::BufRead + '_>, ReadError> {
-        Ok(Box::new(io::BufReader::with_capacity(
+    fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
+        Box::new(io::BufReader::with_capacity(
             STREAM_BUFFER_BYTES,
             io::stdin(),
-        )))
+        ))
+    }
+
+    fn stderr_is_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        io::stderr().is_terminal()
     }
 
     fn stdout(&mut self) -> &mut dyn Write {
@@ -189,6 +205,10 @@ impl Env for RealEnv {
 
     fn stderr(&mut self) -> &mut dyn Write {
         &mut self.stderr
+    }
+
+    fn net_and_stdout(&mut self) -> (&dyn Net, &mut dyn Write) {
+        (&self.net, &mut self.stdout)
     }
 }
 

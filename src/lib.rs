@@ -28,6 +28,8 @@ pub mod par;
 pub mod pki;
 pub mod probe;
 pub mod report;
+pub mod rollover;
+pub mod survey;
 pub mod text;
 pub mod time;
 pub mod tlsa;

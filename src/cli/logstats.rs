@@ -178,9 +178,7 @@ pub fn run(args: &LogstatsArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit
     };
     for input in names {
         if input.as_bytes() == b"-" {
-            let reader = env
-                .stdin_stream()
-                .map_err(|e| Failure::input(anyhow!("standard input: cannot read: {e}")))?;
+            let reader = env.stdin_stream();
             inputs.push(read_input(&mut stats, reader, "-".to_owned())?);
         } else {
             let name = text::escape_bytes(input.as_bytes());

@@ -9,7 +9,11 @@
 mod args;
 mod dnssec;
 mod logstats;
+mod metrics;
+mod next_key;
 mod output;
+mod rollover;
+mod survey;
 mod tlsa;
 mod verify;
 mod zone;
@@ -123,6 +127,10 @@ enum Command {
     Zone(zone::ZoneArgs),
     /// Check every MX host, address and port against its published TLSA records (RFC 7672)
     Verify(Box<verify::VerifyArgs>),
+    /// Is it safe to renew a certificate now? Check, plan, and make the next key
+    Rollover(rollover::RolloverArgs),
+    /// DANE and STARTTLS across many mail domains: one verify document per line, and a summary
+    Survey(Box<survey::SurveyArgs>),
     /// Count TLS sessions by class (verified, trusted, untrusted, anonymous, none) in Postfix logs
     Logstats(logstats::LogstatsArgs),
 }
@@ -166,6 +174,8 @@ where
         Command::Zone(args) => zone::run(args, &ctx, env),
         Command::Dnssec(args) => dnssec::run(args, &ctx, env),
         Command::Verify(args) => verify::run(args, &ctx, env),
+        Command::Rollover(args) => rollover::run(args, &ctx, env),
+        Command::Survey(args) => survey::run(args, &ctx, env),
         Command::Logstats(args) => logstats::run(args, &ctx, env),
     };
     match result {

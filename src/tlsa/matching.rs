@@ -103,6 +103,13 @@ pub enum MissReason {
     NoIssuerDigest,
     #[error("no certificate in the chain above the leaf has this {selected}")]
     NoIssuerContent { selected: &'static str },
+    /// A `2 1 0` trust-anchor key whose certificate the server does not send.
+    #[error(
+        "no certificate in the chain above the leaf has this key: the server does not send the \
+         trust anchor's certificate (send it; OpenSSL-based senders such as Postfix accept the \
+         bare key, other DANE senders do not)"
+    )]
+    BareKeyNotSent,
     #[error("matches depth {depth} but the chain from it to the leaf does not verify: {why}")]
     Path { depth: usize, why: PathError },
     #[error("the certificate it carries cannot be read: {0}")]
@@ -333,6 +340,7 @@ fn match_record(
         }
     }
     Err(match params.matching {
+        Matching::Full if params.selector == Selector::Spki => MissReason::BareKeyNotSent,
         Matching::Full => MissReason::NoIssuerContent {
             selected: selected_name(params.selector),
         },
@@ -704,6 +712,21 @@ mod tests {
         assert_eq!(
             misses(&report),
             ["2 0 1: no certificate in the chain hashes to it"]
+        );
+        // A bare `2 1 0` key of the root, not sent: not checked, and the reason says why.
+        let report = check_chain(
+            &[der(LEAF), der(INT)],
+            &[record("2 1 0", &root)],
+            &SMTP,
+            now(),
+        );
+        assert_eq!(
+            misses(&report),
+            [
+                "2 1 0: no certificate in the chain above the leaf has this key: the server does not \
+              send the trust anchor's certificate (send it; OpenSSL-based senders such as Postfix \
+              accept the bare key, other DANE senders do not)"
+            ]
         );
     }
 

@@ -7,7 +7,7 @@
 //! is *unusable* (RFC 6698 §4.1, RFC 7671 §9) and [`Rdata::check_usable`] says why. Computing
 //! record data accepts only the assigned values.
 
-mod compute;
+pub(crate) mod compute;
 pub mod matching;
 mod owner;
 pub mod report;

@@ -3,6 +3,12 @@
 //! ([`TlsaState`]); [`run`] connects to every validated address (bounded, side by side) and
 //! gives each its [`Outcome`]; [`report`] builds the JSON document and the verdict of a run.
 
+use hickory_proto::rr::Name;
+
+use crate::addr::name_text;
+use crate::dnssec::Validator;
+use crate::env::Net;
+
 pub mod outcome;
 pub mod plan;
 pub mod report;
@@ -12,3 +18,26 @@ pub use outcome::{MatchedDoc, MissDoc, Outcome, ProbeResult, classify, exit_code
 pub use plan::{HostPlan, MxState, Plan, PortPlan, TlsaState, plan, plan_host};
 pub use report::{Verdict, VerifyDocument};
 pub use run::{Family, HostResult, Options, check_offline, probe_hosts};
+
+/// The whole `verify DOMAIN` procedure: the RFC 7672 §2.2 lookups through `validator`, every
+/// address probed, and the document with its verdict.
+pub fn check_domain(
+    net: &dyn Net,
+    validator: &Validator<'_>,
+    domain: &Name,
+    ports: &[u16],
+    options: &Options,
+    require_dane: bool,
+) -> VerifyDocument {
+    let planned = plan(validator, domain, ports);
+    let results = probe_hosts(net, planned.hosts, options);
+    report::domain_document(
+        &name_text(domain),
+        &planned.mx,
+        &planned.mx_reports,
+        &results,
+        planned.hosts_omitted,
+        require_dane,
+        Vec::new(),
+    )
+}

@@ -353,12 +353,12 @@ fn port_plan(
 
 /// Whether a record takes part in matching: well formed (RFC 6698 §4.1, RFC 7671 §9) and
 /// DANE-TA or DANE-EE (RFC 7672 §3.1.3; PKIX usages are not checked).
-fn usable(record: &Rdata) -> bool {
+pub fn usable(record: &Rdata) -> bool {
     record.check_usable().is_ok() && matches!(record.params.usage, Usage::DaneTa | Usage::DaneEe)
 }
 
 /// The records that parse, and the presentation text of those that do not.
-fn parse_records(records: &[String]) -> (Vec<Rdata>, Vec<String>) {
+pub fn parse_records(records: &[String]) -> (Vec<Rdata>, Vec<String>) {
     let mut parsed = Vec::new();
     let mut unparsed = Vec::new();
     for text in records {

@@ -170,7 +170,6 @@ impl MailServer {
         let listener = TcpListener::bind(addr)?;
         let (config, chooser) = server_config(versions, certs);
         let config = Arc::new(config);
-        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -182,8 +181,11 @@ impl MailServer {
             let sessions = sessions.clone();
             thread::spawn(move || {
                 let mut workers = Vec::new();
+                // Blocking: a connection is served as soon as it arrives. Drop wakes the
+                // accept with a connection of its own after setting `shutdown`.
                 while !shutdown.load(Ordering::SeqCst) {
                     match listener.accept() {
+                        Ok(_) if shutdown.load(Ordering::SeqCst) => break,
                         Ok((tcp, _)) => {
                             let index = accepted.fetch_add(1, Ordering::SeqCst);
                             let behaviour = match behaviour {
@@ -204,7 +206,6 @@ impl MailServer {
                                 sessions.lock().unwrap().push(session);
                             }));
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => thread::sleep(POLL),
                         Err(_) => thread::sleep(POLL),
                     }
                 }
@@ -249,6 +250,7 @@ impl Drop for MailServer {
     fn drop(&mut self) {
         self.shutdown.store(true, Ordering::SeqCst);
         if let Some(acceptor) = self.acceptor.take() {
+            let _ = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1));
             let _ = acceptor.join();
         }
     }
@@ -875,5 +877,9 @@ impl Env for LoopbackEnv {
 
     fn stderr(&mut self) -> &mut dyn Write {
         &mut self.stderr
+    }
+
+    fn net_and_stdout(&mut self) -> (&dyn Net, &mut dyn Write) {
+        (&self.net, &mut self.stdout)
     }
 }

@@ -5,3 +5,4 @@
 pub mod dns_auth;
 pub mod interop;
 pub mod mail_servers;
+pub mod sites;
