@@ -24,7 +24,6 @@ pub mod dns;
 pub mod dnssec;
 pub mod env;
 pub mod logstats;
-pub mod par;
 pub mod pki;
 pub mod probe;
 pub mod report;
