@@ -8,6 +8,7 @@
 
 mod args;
 mod dnssec;
+mod docs;
 mod next_key;
 mod output;
 mod rollover;
@@ -20,7 +21,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::addr::Host;
 use crate::env::Env;
@@ -127,7 +128,19 @@ enum Command {
     Rollover(rollover::RolloverArgs),
     /// DANE and STARTTLS across many mail domains: one verify document per line, and a summary
     Survey(Box<survey::SurveyArgs>),
+    /// Write the manual pages (danekit.1 and one per command) into a directory
+    Manpages(docs::ManpagesArgs),
+    /// Print the completion script for bash, zsh or fish
+    Completions(docs::CompletionsArgs),
 }
+
+/// The clap definition of the whole command line, for tools that render it (manual pages,
+/// completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub use docs::{ManPage, Shell, render_completions, render_manpages};
 
 /// What every command gets besides its own arguments.
 pub struct Context {
@@ -170,6 +183,8 @@ where
         Command::Verify(args) => verify::run(args, &ctx, env),
         Command::Rollover(args) => rollover::run(args, &ctx, env),
         Command::Survey(args) => survey::run(args, &ctx, env),
+        Command::Manpages(args) => docs::run_manpages(args, &ctx, env),
+        Command::Completions(args) => docs::run_completions(args, env),
     };
     match result {
         Ok(exit) => exit as u8,
