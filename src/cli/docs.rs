@@ -70,19 +70,14 @@ pub fn render_manpages() -> Vec<ManPage> {
 
 /// The completion script for `shell`.
 pub fn render_completions(shell: Shell) -> Vec<u8> {
+    let shell = match shell {
+        Shell::Bash => clap_complete::Shell::Bash,
+        Shell::Zsh => clap_complete::Shell::Zsh,
+        Shell::Fish => clap_complete::Shell::Fish,
+    };
     let mut cmd = super::command();
     let mut out = Vec::new();
-    match shell {
-        Shell::Bash => {
-            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, "danekit", &mut out)
-        }
-        Shell::Zsh => {
-            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, "danekit", &mut out)
-        }
-        Shell::Fish => {
-            clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, "danekit", &mut out)
-        }
-    }
+    clap_complete::generate(shell, &mut cmd, "danekit", &mut out);
     out
 }
 
@@ -114,8 +109,9 @@ fn collect_pages(cmd: &clap::Command, parent: Option<&str>, pages: &mut Vec<ManP
             roff.extend_from_slice(line);
         }
     }
+    // danekit(1), the parent command's page, and the pages of the commands under this one.
     let mut see_also: Vec<String> = Vec::new();
-    if parent != Some("danekit") && parent.is_some() {
+    if parent.is_some_and(|p| p != "danekit") {
         see_also.push("danekit".to_owned());
     }
     see_also.extend(parent.map(str::to_owned));
@@ -161,6 +157,7 @@ fn page_name(cmd: &clap::Command) -> String {
         .to_owned()
 }
 
+/// `danekit manpages DIR`: every page written atomically into `DIR`, made if missing.
 pub fn run_manpages(
     args: &ManpagesArgs,
     ctx: &Context,
@@ -182,6 +179,7 @@ pub fn run_manpages(
     Ok(Exit::Ok)
 }
 
+/// `danekit completions SHELL`: the script on stdout.
 pub fn run_completions(args: &CompletionsArgs, env: &mut dyn Env) -> Result<Exit, Failure> {
     let script = render_completions(args.shell);
     let script = String::from_utf8(script)
