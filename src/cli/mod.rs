@@ -8,9 +8,9 @@
 
 mod args;
 mod dnssec;
+mod docs;
 mod logstats;
 mod metrics;
-mod docs;
 mod next_key;
 mod output;
 mod rollover;
