@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # danekit benchmarks: the batch benchmarks (cargo bench: TLSA computation; offline DNSSEC
 # validation of a signed MX + TLSA chain; the fan-out of `danekit verify` against local mail
-# servers; `danekit survey` at scale) and the wall time of one process, compared in the
-# same run with GnuTLS danetool, ldns-dane and an openssl pipeline when they are installed.
+# servers; `danekit survey` at scale; logstats on a generated Postfix log) and the wall time
+# of one process, compared in the same run with GnuTLS danetool, ldns-dane and an openssl
+# pipeline when they are installed.
 # DANEKIT_BENCH_QUICK=1 for a short run (CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -113,6 +114,12 @@ services="$scratch/services-1000.yaml"
 } >"$services"
 hostile "zone: 1,000 services x 3 ports" "$bin" zone "$services" --out "$scratch/out.zone"
 echo "zone: $(wc -l <"$scratch/out.zone") records written"
+
+# `danekit logstats` (P4) on a generated Postfix log of about 1 GB (100 MB quick), plain and
+# gzip: MB/s and peak resident memory (target: at least 200 MB/s, memory flat). Then a stream
+# without line breaks on stdin, refused after 1 GiB.
+cargo bench --locked --quiet --bench logstats 2>/dev/null
+hostile "logstats: /dev/zero on stdin" "$bin" logstats - "<zero"
 
 # P2 online: `danekit dnssec` against delv through Unbound over a knotd-served signed hierarchy
 # on 127.0.0.0/8 (benches/dnssec_online.sh).

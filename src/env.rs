@@ -19,6 +19,10 @@ use thiserror::Error;
 /// kilobytes; this leaves room for bundles and keeps `/dev/zero` from filling memory.
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
 
+/// The buffer of a streamed input (standard input, logs): large enough that reading costs few
+/// system calls.
+pub const STREAM_BUFFER_BYTES: usize = 256 * 1024;
+
 /// The longest time any one wait may be given (`--timeout`, `--greeting-timeout`).
 pub const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
 
@@ -92,7 +96,8 @@ pub trait Env {
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError>;
 
     /// Standard input as a stream, for inputs read line by line without a size cap on the
-    /// whole (each line is capped by its reader). By default, what [`Env::read_stdin`] gives.
+    /// whole (each line is capped by its reader). By default, what [`Env::read_stdin`] gives, as
+    /// test environments script it; [`RealEnv`] streams it, so logs of any size can be piped in.
     fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
         Box::new(io::Cursor::new(
             self.read_stdin(crate::env::MAX_INPUT_BYTES)
@@ -180,6 +185,13 @@ impl Env for RealEnv {
 
     fn read_stdin(&mut self, cap: usize) -> Result<Vec<u8>, ReadError> {
         read_capped(io::stdin().lock(), cap)
+    }
+
+    fn stdin_stream(&mut self) -> Box<dyn io::BufRead + Send + '_> {
+        Box::new(io::BufReader::with_capacity(
+            STREAM_BUFFER_BYTES,
+            io::stdin(),
+        ))
     }
 
     fn stderr_is_terminal(&self) -> bool {

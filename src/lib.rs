@@ -9,7 +9,8 @@
 //! nsupdate and knotc text), [`config`] (services files), [`report`] (findings and verdicts),
 //! [`addr`] (host names and addresses), [`time`] (instants and DNSSEC serial times), [`text`]
 //! (escaping what files and peers say), [`env`](mod@env) (clock, streams and network), and
-//! [`cli`] (argument parsing, printers and exit codes).
+//! [`cli`] (argument parsing, printers and exit codes). [`logstats`] counts TLS classes and
+//! clear-text mail in Postfix logs read from any `BufRead`.
 //!
 //! Arrows point down: `cli` → `verify` → `probe`/`dnssec` → `dns`, and `verify` → `tlsa` →
 //! `pki`. `tlsa`, `pki`, `zone`, `dnssec` and `report` do no I/O (`dnssec` asks its questions
@@ -22,7 +23,7 @@ pub mod config;
 pub mod dns;
 pub mod dnssec;
 pub mod env;
-pub mod par;
+pub mod logstats;
 pub mod pki;
 pub mod probe;
 pub mod report;

@@ -1198,7 +1198,7 @@ fn bad_arguments_are_exit_2_with_one_line() {
     for (args, want) in [
         (
             vec!["example.test", "-o", "yaml"],
-            "error: -o yaml: dnssec writes text or json\n",
+            "error: -o yaml: dnssec writes text, json or openmetrics\n",
         ),
         (
             vec!["example.test", "--type", "ANY"],

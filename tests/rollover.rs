@@ -361,8 +361,8 @@ fn plan_lists_publish_deploy_and_remove_with_fragments() {
         .map(|s| s["earliest"].as_str().unwrap().to_owned())
         .collect();
     let at = |s: i64| danekit::time::Timestamp(s).to_string();
-    // First sight of the name in a new state: 2 × max(60, 300).
-    assert_eq!(when, vec![at(t0), at(t0 + 600), at(t0 + 600)]);
+    // The name has an RRset already: 2 × TTL (60 s), the negative TTL does not count.
+    assert_eq!(when, vec![at(t0), at(t0 + 120), at(t0 + 120)]);
     assert_eq!(
         steps[0]["fragment"],
         format!(

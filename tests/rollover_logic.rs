@@ -80,6 +80,33 @@ fn spki_of(k: &KeyPair) -> Vec<u8> {
     k.subject_public_key_info()
 }
 
+/// A CA, a current leaf (key k1) valid until `until`, and a next key's SPKI.
+struct Keys {
+    root: Ca,
+    cur: Certificate,
+    spki: Vec<u8>,
+}
+
+fn keys(until: i32) -> Keys {
+    let root = ca("Example CA");
+    let k1 = KeyPair::generate().unwrap();
+    let k2 = KeyPair::generate().unwrap();
+    let cur = leaf(&root, &k1, until);
+    Keys {
+        root,
+        cur,
+        spki: spki_of(&k2),
+    }
+}
+
+/// A next ECDSA key, by its SPKI.
+fn next_key(spki: &[u8]) -> Next<'_> {
+    Next::Key {
+        spki,
+        family: KeyFamily::Ecdsa,
+    }
+}
+
 /// A world where every nameserver serves `records` (secure), seen everywhere since `seen`.
 struct World {
     records: Vec<String>,
@@ -146,15 +173,8 @@ const DAY0: &str = "2026-11-01T00:00:00Z";
 
 #[test]
 fn prepublished_next_key_is_safe_two_ttls_after_it_is_everywhere() {
-    let root = ca("Example CA");
-    let k1 = KeyPair::generate().unwrap();
-    let k2 = KeyPair::generate().unwrap();
-    let cur = leaf(&root, &k1, 2027);
-    let spki = spki_of(&k2);
-    let next = Next::Key {
-        spki: &spki,
-        family: KeyFamily::Ecdsa,
-    };
+    let Keys { root, cur, spki } = keys(2027);
+    let next = next_key(&spki);
     let next_record = format!("3 1 1 {}", sha(&spki, false));
     // The current record has been there for a while; the next one joined at DAY0.
     let mut w = world(&[r311(&cur)], t("2026-10-01T00:00:00Z"));
@@ -193,34 +213,26 @@ fn prepublished_next_key_is_safe_two_ttls_after_it_is_everywhere() {
 
 #[test]
 fn a_new_name_waits_for_the_negative_ttl_too_rfc2308() {
-    let root = ca("Example CA");
-    let k1 = KeyPair::generate().unwrap();
-    let k2 = KeyPair::generate().unwrap();
-    let cur = leaf(&root, &k1, 2027);
-    let spki = spki_of(&k2);
-    let next = Next::Key {
-        spki: &spki,
-        family: KeyFamily::Ecdsa,
-    };
+    let Keys { root: _, cur, spki } = keys(2027);
+    let next = next_key(&spki);
     let both = [r311(&cur), format!("3 1 1 {}", sha(&spki, false))];
     // Both records appeared at the owner's first observation: the name may have been cached
     // as absent for the negative TTL (300 s here, shorter than the TTL: the TTL decides).
     let w = world(&both, t(DAY0));
-    let r = check(&w, &[cur], Some(next), &[], t("2026-11-01T00:30:00Z"));
+    let r = check(
+        &w,
+        std::slice::from_ref(&cur),
+        Some(next),
+        &[],
+        t("2026-11-01T00:30:00Z"),
+    );
     assert_eq!(r.safe_after, Some(t("2026-11-01T02:00:00Z")));
 }
 
 #[test]
 fn key_change_without_prepublish_is_unsafe_and_names_the_record_to_publish() {
-    let root = ca("Example CA");
-    let k1 = KeyPair::generate().unwrap();
-    let k2 = KeyPair::generate().unwrap();
-    let cur = leaf(&root, &k1, 2027);
-    let spki = spki_of(&k2);
-    let next = Next::Key {
-        spki: &spki,
-        family: KeyFamily::Ecdsa,
-    };
+    let Keys { root, cur, spki } = keys(2027);
+    let next = next_key(&spki);
     let w = world(&[r311(&cur)], t(DAY0));
     let r = check(
         &w,
@@ -264,15 +276,8 @@ fn same_key_renewal_is_safe_with_nothing_to_roll() {
 
 #[test]
 fn dane_ee_with_issuer_records_covers_a_new_key_from_the_same_ca_rule_12b() {
-    let root = ca("Example CA");
-    let k1 = KeyPair::generate().unwrap();
-    let k2 = KeyPair::generate().unwrap();
-    let cur = leaf(&root, &k1, 2027);
-    let spki = spki_of(&k2);
-    let next = Next::Key {
-        spki: &spki,
-        family: KeyFamily::Ecdsa,
-    };
+    let Keys { root, cur, spki } = keys(2027);
+    let next = next_key(&spki);
     let w = world(&[r311(&cur), r211(&root.cert)], t("2026-10-01T00:00:00Z"));
     let r = check(
         &w,
@@ -329,15 +334,8 @@ fn junk_and_another_cas_issuer_are_no_next_records_rule_15() {
 
 #[test]
 fn both_digests_must_follow_the_key_rfc7671_section_9() {
-    let root = ca("Example CA");
-    let k1 = KeyPair::generate().unwrap();
-    let k2 = KeyPair::generate().unwrap();
-    let cur = leaf(&root, &k1, 2027);
-    let spki = spki_of(&k2);
-    let next = Next::Key {
-        spki: &spki,
-        family: KeyFamily::Ecdsa,
-    };
+    let Keys { root: _, cur, spki } = keys(2027);
+    let next = next_key(&spki);
     // 3 1 1 has the next key, 3 1 2 does not: a SHA2-512 client uses 3 1 2 only.
     let next311 = format!("3 1 1 {}", sha(&spki, false));
     let w = world(
@@ -466,15 +464,8 @@ fn lets_encrypt_issuer_sets_must_cover_every_intermediate_in_force() {
 
 #[test]
 fn a_lagging_nameserver_is_named_and_the_clock_waits_for_it() {
-    let root = ca("Example CA");
-    let k1 = KeyPair::generate().unwrap();
-    let k2 = KeyPair::generate().unwrap();
-    let cur = leaf(&root, &k1, 2027);
-    let spki = spki_of(&k2);
-    let next = Next::Key {
-        spki: &spki,
-        family: KeyFamily::Ecdsa,
-    };
+    let Keys { root: _, cur, spki } = keys(2027);
+    let next = next_key(&spki);
     let next_record = format!("3 1 1 {}", sha(&spki, false));
     let both = vec![r311(&cur), next_record.clone()];
     let mut w = world(&[r311(&cur)], t("2026-10-01T00:00:00Z"));
@@ -505,18 +496,17 @@ fn a_lagging_nameserver_is_named_and_the_clock_waits_for_it() {
 
 #[test]
 fn an_expiring_certificate_before_the_safe_time_is_an_error_finding() {
-    let root = ca("Example CA");
-    let k1 = KeyPair::generate().unwrap();
-    let k2 = KeyPair::generate().unwrap();
-    let cur = leaf(&root, &k1, 2026);
-    let spki = spki_of(&k2);
-    let next = Next::Key {
-        spki: &spki,
-        family: KeyFamily::Ecdsa,
-    };
+    let Keys { root: _, cur, spki } = keys(2026);
+    let next = next_key(&spki);
     let both = [r311(&cur), format!("3 1 1 {}", sha(&spki, false))];
     let w = world(&both, t("2025-12-31T23:00:00Z"));
-    let r = check(&w, &[cur], Some(next), &[], t("2025-12-31T23:30:00Z"));
+    let r = check(
+        &w,
+        std::slice::from_ref(&cur),
+        Some(next),
+        &[],
+        t("2025-12-31T23:30:00Z"),
+    );
     assert_eq!(r.verdict, Safety::Unsafe);
     assert_eq!(codes(&r), vec!["expires-before-safe"]);
 }

@@ -1006,3 +1006,52 @@ fn hostile_mx_and_address_sets_are_bounded_with_a_warning() {
         .collect();
     assert_eq!(codes, vec!["mx-hosts-omitted", "addresses-omitted"]);
 }
+
+#[test]
+fn the_first_host_is_probed_while_the_next_one_is_still_being_looked_up() {
+    let ca = root("Test Root");
+    let (l, k) = leaf(&ca, &["mx.example.test"], (2025, 2100), false);
+    let cert = || vec![served(vec![l.clone()], k.clone())];
+    let servers = start(vec![
+        spec(1, Behaviour::SmtpStarttls, cert()),
+        spec(2, Behaviour::SmtpStarttls, cert()),
+    ]);
+    let p = servers.port;
+    let domain = ZoneSpec::new("example.test").record(&format!(
+        "@ MX 10 mx\n@ MX 20 mx.slow.test.\nmx A {}\n_{p}._tcp.mx TLSA {}",
+        servers.ip(1),
+        ee(&l)
+    ));
+    let slow = ZoneSpec::new("slow.test").record(&format!(
+        "mx A {}\n_{p}._tcp.mx TLSA {}",
+        servers.ip(2),
+        ee(&l)
+    ));
+    // Every answer about slow.test comes 300 ms late.
+    let dns = AuthServer::start(
+        Hierarchy::rooted(vec![domain, slow]),
+        vec![dns_auth::Behaviour::Delay(
+            dns_auth::name("slow.test"),
+            std::time::Duration::from_millis(300),
+        )],
+    );
+    let r = verify(&dns, &strs(&smtp_args(&servers)));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        r.outcomes(),
+        vec![
+            row("mx.example.test.", &servers.ip(1), p, "authenticated"),
+            row("mx.slow.test.", &servers.ip(2), p, "authenticated"),
+        ]
+    );
+    // The first MX host's server was connected to before the second host's TLSA question was
+    // answered: its plan was handed to the probes as soon as it was ready.
+    let first = servers.servers[0].first_accept().unwrap();
+    let tlsa_answered = dns
+        .answered()
+        .iter()
+        .find(|(n, t, _)| *t == RecordType::TLSA && n.to_string().ends_with("slow.test."))
+        .map(|(_, _, at)| *at)
+        .unwrap();
+    assert!(first < tlsa_answered);
+}

@@ -23,12 +23,14 @@ use crate::tlsa::{Proto, owner_name};
 use crate::verify::plan::mx_hosts;
 
 #[derive(Debug, Args)]
-#[command(after_help = "Output formats (-o): text (default), json.\n\
+#[command(
+    after_help = "Output formats (-o): text (default), json, openmetrics.\n\
                   Verdicts: secure and insecure exit 0, bogus exits 1, indeterminate exits 3.\n\
                   Examples:\n  \
                   danekit dnssec example.org\n  \
                   danekit dnssec _25._tcp.mail.example.org --type TLSA\n  \
-                  danekit dnssec example.org --resolver 127.0.0.1:5353 --warn-expiry 7d -o json")]
+                  danekit dnssec example.org --resolver 127.0.0.1:5353 --warn-expiry 7d -o json"
+)]
 pub struct DnssecArgs {
     /// The mail domain (its MX, then each MX host's A, AAAA and TLSA), or with --type any name
     #[arg(value_name = "DOMAIN", value_parser = args::host)]
@@ -51,6 +53,7 @@ pub struct DnssecArgs {
 enum Format {
     Text,
     Json,
+    Openmetrics,
 }
 
 impl Format {
@@ -192,6 +195,10 @@ pub fn run(args: &DnssecArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
     );
     match format {
         Format::Json => print_json(env, &doc)?,
+        Format::Openmetrics => write_stdout(
+            env,
+            &super::metrics::dnssec(&doc.domain, &doc.rrsets, ctx.now),
+        )?,
         Format::Text => {
             write_stdout(env, &render_text(&doc))?;
             print_findings(env, ctx, &doc.findings);

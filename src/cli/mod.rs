@@ -8,6 +8,8 @@
 
 mod args;
 mod dnssec;
+mod logstats;
+mod metrics;
 mod next_key;
 mod output;
 mod rollover;
@@ -25,6 +27,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::addr::Host;
 use crate::env::Env;
 use crate::report::{ErrorDocument, ErrorKind, Timestamp};
+
+pub use logstats::{InputDoc, LogstatsDocument};
 
 /// Exit codes of the command-line contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,6 +131,8 @@ enum Command {
     Rollover(rollover::RolloverArgs),
     /// DANE and STARTTLS across many mail domains: one verify document per line, and a summary
     Survey(Box<survey::SurveyArgs>),
+    /// Count TLS sessions by class (verified, trusted, untrusted, anonymous, none) in Postfix logs
+    Logstats(logstats::LogstatsArgs),
 }
 
 /// What every command gets besides its own arguments.
@@ -170,6 +176,7 @@ where
         Command::Verify(args) => verify::run(args, &ctx, env),
         Command::Rollover(args) => rollover::run(args, &ctx, env),
         Command::Survey(args) => survey::run(args, &ctx, env),
+        Command::Logstats(args) => logstats::run(args, &ctx, env),
     };
     match result {
         Ok(exit) => exit as u8,

@@ -38,7 +38,7 @@ impl NewKey {
 
 pub fn run(
     services: &Path,
-    host: &Name,
+    host: &str,
     key: Option<&Path>,
     key_type: NewKey,
     out: Option<&Path>,
@@ -46,7 +46,10 @@ pub fn run(
     env: &mut dyn Env,
 ) -> Result<Exit, Failure> {
     let file = config::load(services).map_err(Failure::input)?;
-    let host_text = name_text(host);
+    // As in the services file: without a final dot, relative to the zone.
+    let host: Name = config::resolve_host(host, file.zone.as_ref())
+        .map_err(|e| Failure::input(anyhow::anyhow!("{}: --host: {e}", file.name)))?;
+    let host_text = name_text(&host);
     let mine: Vec<&config::Service> = file
         .services
         .iter()
@@ -126,7 +129,7 @@ pub fn run(
         }
     }
     if made {
-        write_new(&key_path, pair.serialize_pem().as_bytes(), 0o600)?;
+        write_new(&key_path, key_pem(&pair).as_bytes(), 0o600)?;
     }
     write_new(&csr_path, csr.as_bytes(), 0o644)?;
 
@@ -187,6 +190,30 @@ pub fn run(
     }
     write_stdout(env, &text)?;
     Ok(Exit::Ok)
+}
+
+/// The start of an Ed25519 private key in PKCS#8 version 2 (RFC 5958, with the public key), as
+/// ring writes it, up to the 32-byte seed.
+const ED25519_V2_PREFIX: [u8; 16] = [
+    0x30, 0x51, 0x02, 0x01, 0x01, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+/// The same in PKCS#8 version 1 (RFC 8410 §7), without the public key.
+const ED25519_V1_PREFIX: [u8; 16] = [
+    0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20,
+];
+
+/// The PEM of a new private key, in a form every TLS server reads: an Ed25519 key as PKCS#8
+/// version 1, since OpenSSL 3.0 (Debian 12's, under Postfix, Exim and Dovecot) refuses the
+/// version 2 that ring writes ("unsupported"); other keys as made.
+fn key_pem(pair: &KeyPair) -> String {
+    let der = pair.serialize_der();
+    if der.len() == 83 && der[..16] == ED25519_V2_PREFIX {
+        let mut v1 = ED25519_V1_PREFIX.to_vec();
+        v1.extend_from_slice(&der[16..48]);
+        let b64 = data_encoding::BASE64.encode(&v1);
+        return format!("-----BEGIN PRIVATE KEY-----\n{b64}\n-----END PRIVATE KEY-----\n");
+    }
+    pair.serialize_pem()
 }
 
 /// Writes a new file with `mode`: the bytes go to a temporary file in the same directory,

@@ -47,10 +47,12 @@ enum RolloverCommand {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "Output formats (-o): text (default), json.\n\
+#[command(
+    after_help = "Output formats (-o): text (default), json, openmetrics.\n\
                   Examples:\n  \
                   danekit rollover check services.yaml --state /var/lib/danekit/rollover.json\n  \
-                  danekit rollover check services.yaml --nameserver 192.0.2.53 --nameserver [2001:db8::53]:53")]
+                  danekit rollover check services.yaml --nameserver 192.0.2.53 --nameserver [2001:db8::53]:53"
+)]
 struct CheckArgs {
     /// The services file (the one `danekit zone` reads)
     #[arg(value_name = "SERVICES.yaml")]
@@ -88,9 +90,9 @@ struct PlanArgs {
 struct NextKeyArgs {
     #[arg(value_name = "SERVICES.yaml")]
     services: PathBuf,
-    /// The service host to make the key for
-    #[arg(long, value_name = "NAME", value_parser = args::host)]
-    host: Name,
+    /// The service host to make the key for, as in the services file (relative to its zone without a final dot)
+    #[arg(long, value_name = "NAME", value_parser = host_text)]
+    host: String,
     /// The type of a new key
     #[arg(long, value_enum, default_value = "p256", conflicts_with = "key")]
     key_type: KeyType,
@@ -113,6 +115,18 @@ enum KeyType {
 enum Format {
     Text,
     Json,
+}
+
+/// A host name as given, checked as one.
+fn host_text(text: &str) -> Result<String, String> {
+    args::host(text).map(|_| text.to_owned())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum CheckFormat {
+    Text,
+    Json,
+    Openmetrics,
 }
 
 fn nameserver(text: &str) -> Result<HostPort, String> {
@@ -359,6 +373,13 @@ fn judge_one(
     };
     let ttl = service.ttl.unwrap_or(file.ttl);
     let served_ttl = obs.served.as_ref().map_or(ttl, |(_, t)| (*t).max(ttl));
+    // A name that has a TLSA RRset is cached as that RRset, never as a denial: only the TTL
+    // counts. A new name may be cached as absent for the negative TTL (RFC 2308).
+    let wait = 2 * if published.is_empty() {
+        served_ttl.max(obs.negative_ttl)
+    } else {
+        served_ttl
+    };
     Judged {
         report,
         owner: owner.clone(),
@@ -367,7 +388,7 @@ fn judge_one(
         current: current_records,
         next: next_recs,
         published,
-        wait: 2 * served_ttl.max(obs.negative_ttl),
+        wait,
     }
 }
 
@@ -411,7 +432,7 @@ fn exit_of(verdict: Safety) -> Exit {
 }
 
 fn check(args: &CheckArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Failure> {
-    let format: Format = output_format(ctx.output.as_deref(), "rollover check")?;
+    let format: CheckFormat = output_format(ctx.output.as_deref(), "rollover check")?;
     let (judged, findings) = assess(&args.common, &args.services, ctx, env)?;
     let reports: Vec<&ServiceReport> = judged.iter().map(|j| &j.report).collect();
     let (verdict, safe_after) = overall(&reports);
@@ -423,8 +444,21 @@ fn check(args: &CheckArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Fai
         findings,
     };
     match format {
-        Format::Json => print_json(env, &doc)?,
-        Format::Text => {
+        CheckFormat::Json => print_json(env, &doc)?,
+        CheckFormat::Openmetrics => {
+            let services: Vec<super::metrics::RolloverService<'_>> = doc
+                .services
+                .iter()
+                .map(|s| super::metrics::RolloverService {
+                    host: &s.host,
+                    port: s.port,
+                    verdict: s.verdict,
+                    safe_after: s.safe_after,
+                })
+                .collect();
+            write_stdout(env, &super::metrics::rollover(&services))?;
+        }
+        CheckFormat::Text => {
             write_stdout(env, &render_check(&doc))?;
             let all: Vec<Finding> = doc
                 .findings

@@ -19,6 +19,7 @@ use crate::pki::Loaded;
 use crate::probe::Starttls;
 use crate::report::Finding;
 use crate::text;
+use crate::verify::outcome::OUTCOME_WORDS;
 use crate::verify::plan::{MAX_ADDRESSES, MAX_HOSTS};
 use crate::verify::report::{AddressDoc, MxDoc, PortDoc, host_document};
 use crate::verify::run::DEFAULT_PARALLEL;
@@ -31,6 +32,8 @@ use crate::verify::{
 #[command(
     group(ArgGroup::new("target").required(true).args(["domain", "host"])),
     after_help = "Output formats (-o): text (default), json.\n\
+                  Output formats (-o): text (default), json, openmetrics; --nagios for a \
+                  monitoring plugin's status line.\n\
                   Outcomes per address: authenticated, mismatch, tls-required, no-dane, \
                   dns-failure, starttls-missing, unreachable.\n\
                   Exit: 0 every address passed (authenticated; no-dane and tls-required unless \
@@ -82,6 +85,13 @@ pub struct VerifyArgs {
     /// Connections open at once
     #[arg(long, value_name = "N", default_value_t = DEFAULT_PARALLEL, value_parser = parallel)]
     parallel: usize,
+    /// Nagios/Icinga/Naemon plugin mode: one status line with perfdata, and the plugin exit
+    /// codes (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) instead of danekit's
+    #[arg(long)]
+    nagios: bool,
+    /// With --nagios: WARNING when a certificate or an RRSIG on the path expires within this
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = args::window)]
+    warn_expiry: Duration,
 }
 
 /// A list of ports, each once, in the order given.
@@ -123,10 +133,16 @@ fn connect_addr(text: &str) -> Result<HostPort, String> {
 enum Format {
     Text,
     Json,
+    Openmetrics,
 }
 
 pub fn run(args: &VerifyArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, Failure> {
     let format: Format = output_format(ctx.output.as_deref(), "verify")?;
+    if args.nagios && ctx.output.is_some() {
+        return Err(Failure::input(anyhow::anyhow!(
+            "--nagios writes the plugin's status line; leave out -o"
+        )));
+    }
     let ports = match (&args.ports, args.port) {
         (Some(list), _) => list.0.clone(),
         (None, Some(port)) => vec![port],
@@ -186,8 +202,14 @@ pub fn run(args: &VerifyArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
             doc.mx.iter().map(|m| m.addresses.len()).sum::<usize>()
         ),
     );
+    if args.nagios {
+        let (code, line) = nagios(&doc, ctx.now, args.warn_expiry);
+        write_stdout(env, &line)?;
+        return Ok(code);
+    }
     match format {
         Format::Json => print_json(env, &doc)?,
+        Format::Openmetrics => write_stdout(env, &super::metrics::verify(&doc, ctx.now))?,
         Format::Text => {
             write_stdout(env, &render_text(&doc))?;
             print_findings(env, ctx, &doc.findings);
@@ -198,6 +220,74 @@ pub fn run(args: &VerifyArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
         Verdict::Fail => Exit::CheckFailed,
         Verdict::Indeterminate => Exit::NoVerdict,
     })
+}
+
+/// The Nagios plugin line and exit code: CRITICAL for a failed run (a mismatch, a DNS failure,
+/// a downgrade; with --require-dane, no DANE), UNKNOWN when no verdict was reached, WARNING
+/// when a presented certificate or an RRSIG on the path expires within `warn`, else OK.
+/// Perfdata: the addresses by outcome and the seconds to the earliest expirations.
+fn nagios(doc: &VerifyDocument, now: crate::time::Timestamp, warn: Duration) -> (Exit, String) {
+    let addresses: Vec<&AddressDoc> = doc.mx.iter().flat_map(|m| m.addresses.iter()).collect();
+    let count = |w: &str| addresses.iter().filter(|a| a.outcome.word() == w).count();
+    let leaf_expiry = addresses
+        .iter()
+        .filter_map(|a| a.chain.first().and_then(|c| c.not_after.as_deref()))
+        .filter_map(crate::time::Timestamp::parse)
+        .min();
+    let warn_secs = i64::try_from(warn.as_secs()).unwrap_or(i64::MAX);
+    let soon = |t: Option<crate::time::Timestamp>| t.is_some_and(|t| t.0 - now.0 < warn_secs);
+    let (code, word) = match doc.verdict {
+        Verdict::Fail => (Exit::Input, "CRITICAL"),
+        Verdict::Indeterminate => (Exit::NoVerdict, "UNKNOWN"),
+        Verdict::Pass if soon(leaf_expiry) || soon(doc.rrsig_expiration) => {
+            (Exit::CheckFailed, "WARNING")
+        }
+        Verdict::Pass => (Exit::Ok, "OK"),
+    };
+    let mut summary: Vec<String> = OUTCOME_WORDS
+        .iter()
+        .filter(|w| count(w) > 0)
+        .map(|w| format!("{} {w}", count(w)))
+        .collect();
+    if summary.is_empty() {
+        summary.push(
+            doc.reason
+                .clone()
+                .unwrap_or_else(|| "no address checked".into()),
+        );
+    }
+    let mut detail = summary.join(", ");
+    if word == "WARNING" {
+        let mut why = Vec::new();
+        if soon(leaf_expiry)
+            && let Some(t) = leaf_expiry
+        {
+            why.push(format!("a certificate expires at {t}"));
+        }
+        if soon(doc.rrsig_expiration)
+            && let Some(t) = doc.rrsig_expiration
+        {
+            why.push(format!("an RRSIG expires at {t}"));
+        }
+        detail.push_str(&format!("; {}", why.join(", ")));
+    }
+    let mut perf: Vec<String> = OUTCOME_WORDS
+        .iter()
+        .map(|w| format!("{}={};;;0", w.replace('-', "_"), count(w)))
+        .collect();
+    if let Some(t) = leaf_expiry {
+        perf.push(format!("leaf_expiry={}s;{warn_secs};0", t.0 - now.0));
+    }
+    if let Some(t) = doc.rrsig_expiration {
+        perf.push(format!("rrsig_expiry={}s;{warn_secs};0", t.0 - now.0));
+    }
+    let line = format!(
+        "DANE {word} - {}: {} | {}\n",
+        doc.domain,
+        text::escape(&detail).replace('|', "/"),
+        perf.join(" ")
+    );
+    (code, line)
 }
 
 /// The chain of `--cert`, DER, leaf first.

@@ -180,6 +180,22 @@ pub struct RrsetReport {
     pub cname_target: Option<String>,
 }
 
+/// The earliest expiration of the valid RRSIGs that the reports relied on: over each answer
+/// and over every DS and DNSKEY RRset on its chain. `None` when there is none (an insecure
+/// answer).
+pub fn earliest_expiration(reports: &[RrsetReport]) -> Option<Timestamp> {
+    reports
+        .iter()
+        .flat_map(|r| {
+            r.rrsig
+                .iter()
+                .chain(r.chain.iter().flat_map(|l| l.rrsig.iter()))
+        })
+        .filter(|s| s.status == "valid")
+        .map(|s| s.expiration)
+        .min()
+}
+
 /// The worst status of the reports (bogus > indeterminate > insecure > secure); none at all
 /// is indeterminate.
 pub fn worst(reports: &[RrsetReport]) -> Status {

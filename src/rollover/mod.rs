@@ -396,13 +396,21 @@ fn lint(report: &mut ServiceReport, cov: &Coverage, input: &ServiceInput<'_>, su
                 ),
             ));
         } else if !(set.next || issuer_set && issuers_incomplete) {
+            let carried = cov.next.is_some_and(|n| n.iter().all(|&b| b));
             report.findings.push(Finding::warning(
                 "parameter-set-not-rolled",
                 owner,
-                format!(
-                    "{}: no record of this set matches the next chain; other records carry the swap, but each set should (RFC 7671 §8)",
-                    set.params
-                ),
+                if carried {
+                    format!(
+                        "{}: no record of this set matches the next chain; other records carry the swap, but each set should (RFC 7671 §8)",
+                        set.params
+                    )
+                } else {
+                    format!(
+                        "{}: no record of this set matches the next chain, and no other record carries the swap (RFC 7671 §8)",
+                        set.params
+                    )
+                },
             ));
         }
     }

@@ -16,7 +16,6 @@ use crate::dns::client::{Client, NoAnswer, Source};
 use crate::dnssec::{AnswerKind, Limits, RrsetReport, Status, TrustAnchors, Validator, worst};
 use crate::env::Net;
 use crate::time::Timestamp;
-use crate::tlsa::Rdata;
 
 /// At most this many authoritative addresses are asked.
 pub const MAX_NAMESERVERS: usize = 16;
@@ -213,14 +212,7 @@ fn soa_of(message: &Message, zone: &Name) -> Option<(u32, u32)> {
 }
 
 fn secure(records: &[String]) -> Published {
-    let mut parsed = Vec::new();
-    let mut unparsed = Vec::new();
-    for text in records {
-        match text.parse::<Rdata>() {
-            Ok(r) => parsed.push(r),
-            Err(_) => unparsed.push(text.clone()),
-        }
-    }
+    let (parsed, unparsed) = crate::verify::plan::parse_records(records);
     Published::Secure {
         records: parsed,
         unparsed,

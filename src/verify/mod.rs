@@ -29,8 +29,9 @@ pub fn check_domain(
     options: &Options,
     require_dane: bool,
 ) -> VerifyDocument {
-    let planned = plan(validator, domain, ports);
-    let results = probe_hosts(net, planned.hosts, options);
+    let (planned, results) = run::probe_as_planned(net, options, |submit| {
+        plan::plan_each(validator, domain, ports, submit)
+    });
     report::domain_document(
         &name_text(domain),
         &planned.mx,

@@ -64,6 +64,17 @@ pub enum Outcome {
     Unreachable { reason: String },
 }
 
+/// Every outcome's name, in the order of the contract.
+pub const OUTCOME_WORDS: [&str; 7] = [
+    "authenticated",
+    "mismatch",
+    "tls-required",
+    "no-dane",
+    "dns-failure",
+    "starttls-missing",
+    "unreachable",
+];
+
 impl Outcome {
     /// The outcome's name in the JSON contract.
     pub fn word(&self) -> &'static str {
@@ -466,18 +477,7 @@ mod tests {
             Outcome::Unreachable { reason: "r".into() },
         ];
         let words: Vec<&str> = all.iter().map(Outcome::word).collect();
-        assert_eq!(
-            words,
-            [
-                "authenticated",
-                "mismatch",
-                "tls-required",
-                "no-dane",
-                "dns-failure",
-                "starttls-missing",
-                "unreachable"
-            ]
-        );
+        assert_eq!(words, OUTCOME_WORDS);
         for o in &all {
             let v = serde_json::to_value(o).unwrap();
             assert_eq!(v["outcome"], o.word());

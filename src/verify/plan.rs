@@ -116,6 +116,20 @@ pub struct Plan {
 /// Asks the RFC 7672 §2.2 questions for `domain` and decides the TLSA state of every MX host
 /// for every port in `ports`.
 pub fn plan(validator: &Validator<'_>, domain: &Name, ports: &[u16]) -> Plan {
+    let mut hosts = Vec::new();
+    let mut head = plan_each(validator, domain, ports, &mut |h| hosts.push(h));
+    head.hosts = hosts;
+    head
+}
+
+/// [`plan()`], handing each host to `each` as soon as it is planned (so that its connections
+/// can start while the next host's DNS questions are asked); the plan returned has no hosts.
+pub fn plan_each(
+    validator: &Validator<'_>,
+    domain: &Name,
+    ports: &[u16],
+    each: &mut dyn FnMut(HostPlan),
+) -> Plan {
     let mx_reports = validator.validate(domain, RecordType::MX);
     let status = worst(&mx_reports);
     let answer = mx_reports.last().map_or(AnswerKind::None, |r| r.answer);
@@ -163,17 +177,21 @@ pub fn plan(validator: &Validator<'_>, domain: &Name, ports: &[u16]) -> Plan {
         .collect();
     let hosts_omitted = exchanges.len().saturating_sub(MAX_HOSTS);
     exchanges.truncate(MAX_HOSTS);
-    let hosts = exchanges
-        .into_iter()
-        .map(|(preference, host)| {
-            host_plan(validator, domain, host, preference, ports, dane.as_deref())
-        })
-        .collect();
+    for (preference, host) in exchanges {
+        each(host_plan(
+            validator,
+            domain,
+            host,
+            preference,
+            ports,
+            dane.as_deref(),
+        ));
+    }
     Plan {
         domain: domain.clone(),
         mx,
         mx_reports,
-        hosts,
+        hosts: Vec::new(),
         hosts_omitted,
     }
 }
@@ -353,12 +371,12 @@ fn port_plan(
 
 /// Whether a record takes part in matching: well formed (RFC 6698 §4.1, RFC 7671 §9) and
 /// DANE-TA or DANE-EE (RFC 7672 §3.1.3; PKIX usages are not checked).
-fn usable(record: &Rdata) -> bool {
+pub fn usable(record: &Rdata) -> bool {
     record.check_usable().is_ok() && matches!(record.params.usage, Usage::DaneTa | Usage::DaneEe)
 }
 
 /// The records that parse, and the presentation text of those that do not.
-fn parse_records(records: &[String]) -> (Vec<Rdata>, Vec<String>) {
+pub fn parse_records(records: &[String]) -> (Vec<Rdata>, Vec<String>) {
     let mut parsed = Vec::new();
     let mut unparsed = Vec::new();
     for text in records {

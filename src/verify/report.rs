@@ -68,6 +68,10 @@ pub struct VerifyDocument {
     /// MX hosts beyond the limit of a run, not checked.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub hosts_omitted: usize,
+    /// The earliest expiration of the RRSIGs the MX, address and TLSA answers relied on
+    /// (their own and those of every DS and DNSKEY RRset on their chains).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rrsig_expiration: Option<Timestamp>,
     pub findings: Vec<Finding>,
 }
 
@@ -232,6 +236,7 @@ pub fn domain_document(
         reason,
         mx: hosts.iter().map(mx_doc).collect(),
         hosts_omitted,
+        rrsig_expiration: earliest(mx_reports, hosts),
         findings,
     }
 }
@@ -251,8 +256,20 @@ pub fn host_document(
         reason: None,
         mx: vec![mx_doc(host)],
         hosts_omitted: 0,
+        rrsig_expiration: earliest(&[], hosts),
         findings,
     }
+}
+
+fn earliest(mx_reports: &[RrsetReport], hosts: &[HostResult]) -> Option<Timestamp> {
+    let mut all: Vec<RrsetReport> = mx_reports.to_vec();
+    for h in hosts {
+        all.extend(h.plan.address_reports.iter().cloned());
+        for p in &h.plan.ports {
+            all.extend(p.reports.iter().cloned());
+        }
+    }
+    crate::dnssec::earliest_expiration(&all)
 }
 
 fn run_verdict(hosts: &[HostResult], require_dane: bool) -> Verdict {

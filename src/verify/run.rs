@@ -9,6 +9,8 @@
 //! the wall time of a run is about that of its slowest connection.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::Name;
@@ -17,7 +19,6 @@ use super::outcome::{Outcome, ProbeResult, classify};
 use super::plan::{HostPlan, PortPlan, TlsaState};
 use crate::addr::{Host, name_text};
 use crate::env::Net;
-use crate::par::map_bounded;
 use crate::probe::{KeyType, Presented, ProbeError, Starttls, Step, Target, probe_chain, sni_name};
 use crate::time::Timestamp;
 use crate::tlsa::matching::Reference;
@@ -114,35 +115,108 @@ struct Done {
 /// Ports whose TLSA state already decides the outcome without a connection (`dns-failure`)
 /// are not connected to: a DANE sender defers there without connecting.
 pub fn probe_hosts(net: &dyn Net, hosts: Vec<HostPlan>, options: &Options) -> Vec<HostResult> {
-    let mut jobs = Vec::new();
-    for (h, host) in hosts.iter().enumerate() {
-        for (p, port) in host.ports.iter().enumerate() {
-            if matches!(port.state, TlsaState::Failure(_)) {
-                continue;
-            }
-            for ip in addresses(host, options) {
-                for key_type in KEY_TYPES {
-                    jobs.push(Job {
-                        host: h,
-                        port: p,
-                        ip,
-                        key_type,
-                    });
+    probe_as_planned(net, options, |submit| {
+        for host in hosts {
+            submit(host);
+        }
+    })
+    .1
+}
+
+/// Like [`probe_hosts`], for hosts handed over one at a time by `planner` (on this thread):
+/// each host's handshakes start as soon as it is handed over, on a pool of at most
+/// `options.parallel` threads shared by all hosts, while `planner` goes on with the next.
+/// Returns what `planner` returned, and the results.
+pub fn probe_as_planned<F, T>(net: &dyn Net, options: &Options, planner: F) -> (T, Vec<HostResult>)
+where
+    F: FnOnce(&mut dyn FnMut(HostPlan)) -> T,
+{
+    let mut hosts: Vec<Arc<HostPlan>> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let (job_tx, job_rx) = mpsc::channel::<(usize, Arc<HostPlan>, usize, IpAddr, KeyType)>();
+    let job_rx = Mutex::new(job_rx);
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Done)>();
+    let planned = std::thread::scope(|scope| {
+        for _ in 0..options.parallel.max(1) {
+            let done_tx = done_tx.clone();
+            let job_rx = &job_rx;
+            scope.spawn(move || {
+                loop {
+                    let next = match job_rx.lock() {
+                        Ok(rx) => rx.recv(),
+                        Err(_) => break,
+                    };
+                    let Ok((n, host, p, ip, key_type)) = next else {
+                        break;
+                    };
+                    let started = Instant::now();
+                    let result = handshake(net, &host, &host.ports[p], ip, key_type, options);
+                    let done = Done {
+                        result,
+                        started,
+                        ended: Instant::now(),
+                    };
+                    if done_tx.send((n, done)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        let planned = planner(&mut |plan: HostPlan| {
+            let h = hosts.len();
+            let host = Arc::new(plan);
+            for (p, port) in host.ports.iter().enumerate() {
+                if matches!(port.state, TlsaState::Failure(_)) {
+                    continue;
+                }
+                for ip in addresses(&host, options) {
+                    for key_type in KEY_TYPES {
+                        let _ = job_tx.send((jobs.len(), host.clone(), p, ip, key_type));
+                        jobs.push(Job {
+                            host: h,
+                            port: p,
+                            ip,
+                            key_type,
+                        });
+                    }
                 }
             }
+            hosts.push(host);
+        });
+        drop(job_tx);
+        planned
+    });
+    drop(done_tx);
+    let mut slots: Vec<Option<Done>> = jobs.iter().map(|_| None).collect();
+    for (n, done) in done_rx {
+        if let Some(slot) = slots.get_mut(n) {
+            *slot = Some(done);
         }
     }
-    let done = map_bounded(&jobs, options.parallel, |job| {
-        let host = &hosts[job.host];
-        let port = &host.ports[job.port];
-        let started = Instant::now();
-        let result = handshake(net, host, port, job.ip, job.key_type, options);
-        Done {
-            result,
-            started,
-            ended: Instant::now(),
-        }
-    });
+    // Every job has its slot filled: a worker sends before taking the next job, and a worker
+    // that panicked has ended the scope above with its panic.
+    let done: Vec<Done> = slots
+        .into_iter()
+        .zip(&jobs)
+        .map(|(d, job)| {
+            d.unwrap_or_else(|| Done {
+                result: Err(ProbeError::Io {
+                    peer: Box::new(crate::probe::Peer::new(
+                        &name_text(&hosts[job.host].name),
+                        hosts[job.host].ports[job.port].port,
+                    )),
+                    step: Step::Connect,
+                    error: std::io::Error::other("the probe did not run"),
+                }),
+                started: Instant::now(),
+                ended: Instant::now(),
+            })
+        })
+        .collect();
+    let hosts: Vec<HostPlan> = hosts
+        .into_iter()
+        .map(|h| Arc::try_unwrap(h).unwrap_or_else(|shared| (*shared).clone()))
+        .collect();
     let mut done = jobs.iter().zip(done).peekable();
     let mut out = Vec::new();
     for (h, host) in hosts.into_iter().enumerate() {
@@ -195,7 +269,7 @@ pub fn probe_hosts(net: &dyn Net, hosts: Vec<HostPlan>, options: &Options) -> Ve
             results,
         });
     }
-    out
+    (planned, out)
 }
 
 /// Classifies one chain read offline (`--cert`) against every planned port of `host`.

@@ -1737,12 +1737,16 @@ pub enum Behaviour {
     Drop(Name),
     /// Every UDP answer is empty with TC=1; TCP answers in full.
     TruncateUdp,
+    /// Each answer for questions at or below this name comes this late (a slow resolver).
+    Delay(Name, Duration),
 }
 
 struct Shared {
     hierarchy: Hierarchy,
     behaviours: Vec<Behaviour>,
     queries: Mutex<Vec<(Name, RecordType, bool)>>,
+    /// When each question was answered.
+    answered: Mutex<Vec<(Name, RecordType, Instant)>>,
     stop: AtomicBool,
 }
 
@@ -1773,6 +1777,7 @@ impl AuthServer {
             hierarchy,
             behaviours,
             queries: Mutex::new(Vec::new()),
+            answered: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
         let connections: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::new(Mutex::new(Vec::new()));
@@ -1806,6 +1811,11 @@ impl AuthServer {
     /// Every question received so far: name, type, and whether it came over TCP.
     pub fn queries(&self) -> Vec<(Name, RecordType, bool)> {
         self.shared.queries.lock().unwrap().clone()
+    }
+
+    /// When each question was answered (after any delay), in order.
+    pub fn answered(&self) -> Vec<(Name, RecordType, Instant)> {
+        self.shared.answered.lock().unwrap().clone()
     }
 
     pub fn clear_queries(&self) {
@@ -1921,9 +1931,15 @@ fn respond(shared: &Shared, wire: &[u8], tcp: bool) -> Option<Vec<u8>> {
                 return reply.to_vec().ok();
             }
             Behaviour::TruncateUdp if !tcp => truncate = true,
+            Behaviour::Delay(n, d) if n.zone_of(&qname) => thread::sleep(*d),
             _ => {}
         }
     }
+    shared
+        .answered
+        .lock()
+        .unwrap()
+        .push((qname.clone(), qtype, Instant::now()));
     let answer = shared.hierarchy.answer(&qname, qtype);
     let keep = |r: &Record| {
         dnssec_ok

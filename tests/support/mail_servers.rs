@@ -119,6 +119,7 @@ pub struct MailServer {
     pub addr: SocketAddr,
     shutdown: Arc<AtomicBool>,
     accepted: Arc<AtomicUsize>,
+    first_accept: Arc<Mutex<Option<Instant>>>,
     sessions: Arc<Mutex<Vec<Session>>>,
     acceptor: Option<JoinHandle<()>>,
 }
@@ -173,11 +174,13 @@ impl MailServer {
         let addr = listener.local_addr()?;
         let shutdown = Arc::new(AtomicBool::new(false));
         let accepted = Arc::new(AtomicUsize::new(0));
+        let first_accept: Arc<Mutex<Option<Instant>>> = Arc::new(Mutex::new(None));
         let sessions = Arc::new(Mutex::new(Vec::new()));
 
         let acceptor = {
             let shutdown = shutdown.clone();
             let accepted = accepted.clone();
+            let first_accept = first_accept.clone();
             let sessions = sessions.clone();
             thread::spawn(move || {
                 let mut workers = Vec::new();
@@ -188,6 +191,10 @@ impl MailServer {
                         Ok(_) if shutdown.load(Ordering::SeqCst) => break,
                         Ok((tcp, _)) => {
                             let index = accepted.fetch_add(1, Ordering::SeqCst);
+                            first_accept
+                                .lock()
+                                .unwrap()
+                                .get_or_insert_with(Instant::now);
                             let behaviour = match behaviour {
                                 Behaviour::ImplicitTlsOnce if index > 0 => Behaviour::Silent,
                                 Behaviour::ImplicitTlsOnce => Behaviour::ImplicitTls,
@@ -222,6 +229,7 @@ impl MailServer {
             addr,
             shutdown,
             accepted,
+            first_accept,
             sessions,
             acceptor: Some(acceptor),
         })
@@ -232,6 +240,11 @@ impl MailServer {
     }
 
     /// How many connections have been accepted so far.
+    /// When the first connection was accepted, if one was.
+    pub fn first_accept(&self) -> Option<Instant> {
+        *self.first_accept.lock().unwrap()
+    }
+
     pub fn accepted(&self) -> usize {
         self.accepted.load(Ordering::SeqCst)
     }
