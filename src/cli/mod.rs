@@ -10,6 +10,7 @@ mod args;
 mod dnssec;
 mod logstats;
 mod metrics;
+mod docs;
 mod next_key;
 mod output;
 mod rollover;
@@ -22,7 +23,7 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use crate::addr::Host;
 use crate::env::Env;
@@ -133,7 +134,19 @@ enum Command {
     Survey(Box<survey::SurveyArgs>),
     /// Count TLS sessions by class (verified, trusted, untrusted, anonymous, none) in Postfix logs
     Logstats(logstats::LogstatsArgs),
+    /// Write the manual pages (danekit.1 and one per command) into a directory
+    Manpages(docs::ManpagesArgs),
+    /// Print the completion script for bash, zsh or fish
+    Completions(docs::CompletionsArgs),
 }
+
+/// The clap definition of the whole command line, for tools that render it (manual pages,
+/// completions).
+pub fn command() -> clap::Command {
+    Cli::command()
+}
+
+pub use docs::{ManPage, Shell, render_completions, render_manpages};
 
 /// What every command gets besides its own arguments.
 pub struct Context {
@@ -177,6 +190,8 @@ where
         Command::Rollover(args) => rollover::run(args, &ctx, env),
         Command::Survey(args) => survey::run(args, &ctx, env),
         Command::Logstats(args) => logstats::run(args, &ctx, env),
+        Command::Manpages(args) => docs::run_manpages(args, &ctx, env),
+        Command::Completions(args) => docs::run_completions(args, env),
     };
     match result {
         Ok(exit) => exit as u8,
