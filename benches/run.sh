@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # danekit benchmarks: the batch benchmarks (cargo bench: TLSA computation; offline DNSSEC
 # validation of a signed MX + TLSA chain; the fan-out of `danekit verify` against local mail
-# servers; logstats on a generated Postfix log) and the wall time of one process, compared
-# in the same run with GnuTLS danetool, ldns-dane and an openssl pipeline when they are
-# installed.
+# servers; `danekit survey` at scale; logstats on a generated Postfix log) and the wall time
+# of one process, compared in the same run with GnuTLS danetool, ldns-dane and an openssl
+# pipeline when they are installed.
 # DANEKIT_BENCH_QUICK=1 for a short run (CI).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,9 @@ cargo bench --locked --quiet --bench dnssec_chain 2>/dev/null
 # P3: `danekit verify` fan-out over 3 MX hosts x 2 addresses with a 200 ms SMTP greeting delay
 # (whole domain against the slowest single probe, target <= 1.3), and --ports with 5 ports.
 cargo bench --locked --quiet --bench verify_fanout 2>/dev/null
+# P4: `danekit survey` over 10,000 generated domains (1,000 quick) against the in-test DNS and
+# mail servers: domains per second and peak RSS (targets >= 200/s, <= 100 MB), flat memory.
+cargo bench --locked --quiet --bench survey_scale 2>/dev/null
 bin="${CARGO_TARGET_DIR:-target}/release/danekit"
 cargo build --locked --release --quiet
 pki=tests/fixtures/pki

@@ -1024,11 +1024,10 @@ impl SignedZone {
     /// The types that a denial record lists at `owner`, without NSEC/NSEC3/RRSIG: at a cut only
     /// NS and DS.
     fn types_at(&self, cuts: &BTreeSet<Name>, owner: &Name) -> Vec<RecordType> {
-        self.rrsets
-            .iter()
-            .filter(|((n, t), v)| {
-                n == owner
-                    && !v.is_empty()
+        self.at_and_below(owner)
+            .take_while(|((n, _), _)| n == owner)
+            .filter(|((_, t), v)| {
+                !v.is_empty()
                     && !matches!(t, RecordType::NSEC | RecordType::NSEC3)
                     && (!cuts.contains(owner) || matches!(t, RecordType::NS | RecordType::DS))
             })
@@ -1215,18 +1214,29 @@ impl SignedZone {
         out
     }
 
+    /// The RRsets at `owner` and below it: in canonical order (RFC 4034 §6.1) a name's
+    /// descendants follow it, so they are the entries from `owner` on, up to the first name
+    /// outside it. Lookups stay logarithmic in the size of the zone.
+    fn at_and_below<'a>(
+        &'a self,
+        owner: &'a Name,
+    ) -> impl Iterator<Item = (&'a (Name, RecordType), &'a Vec<Record>)> + 'a {
+        self.rrsets
+            .range((owner.clone(), RecordType::from(0u16))..)
+            .take_while(move |((n, _), _)| owner.zone_of(n))
+    }
+
     /// Whether `owner` has any RRset (NSEC3 owners do not count).
     fn has_data(&self, owner: &Name) -> bool {
-        self.rrsets
-            .iter()
-            .any(|((n, t), v)| n == owner && *t != RecordType::NSEC3 && !v.is_empty())
+        self.at_and_below(owner)
+            .take_while(|((n, _), _)| n == owner)
+            .any(|((_, t), v)| *t != RecordType::NSEC3 && !v.is_empty())
     }
 
     /// Whether `owner` exists: it has data or is an empty non-terminal.
     fn exists(&self, owner: &Name) -> bool {
-        self.rrsets
-            .iter()
-            .any(|((n, t), v)| owner.zone_of(n) && *t != RecordType::NSEC3 && !v.is_empty())
+        self.at_and_below(owner)
+            .any(|((_, t), v)| *t != RecordType::NSEC3 && !v.is_empty())
     }
 
     fn closest_encloser(&self, qname: &Name) -> Name {
@@ -1352,12 +1362,23 @@ impl SignedZone {
             })
     }
 
+    /// The delegation point at or above `qname` that [`SignedZone::cuts`] lists first (the
+    /// highest), found by looking at the names between the apex and `qname` rather than at
+    /// every RRset, so that a question costs the same in a zone of any size.
+    fn cut_at_or_above(&self, qname: &Name) -> Option<Name> {
+        if !self.apex.zone_of(qname) {
+            return self.cuts().into_iter().find(|c| c.zone_of(qname));
+        }
+        (label_count(&self.apex) + 1..=label_count(qname))
+            .map(|n| qname.trim_to(n))
+            .find(|n| self.rrset_at(n, RecordType::NS).is_some())
+    }
+
     /// What this zone answers to (`qname`, `qtype`), with every RRSIG and denial record; DO=0
     /// stripping happens later.
     fn lookup(&self, qname: &Name, qtype: RecordType) -> Outcome {
-        let cuts = self.cuts();
-        if let Some(cut) = cuts.iter().find(|c| c.zone_of(qname))
-            && !(cut == qname && qtype == RecordType::DS)
+        if let Some(cut) = self.cut_at_or_above(qname)
+            && !(cut == *qname && qtype == RecordType::DS)
         {
             return Outcome::Unreachable;
         }

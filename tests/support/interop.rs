@@ -81,6 +81,25 @@ pub fn require_tool(bin: &str, package: &str) -> Option<PathBuf> {
     found
 }
 
+/// The Python interpreter that can `import module`: `$DANEKIT_PYTHON` (set by .ci/run to the
+/// interpreter of the environment it installs Python packages into), else `python3`. When it
+/// cannot: with `CI=true` the test fails; otherwise it prints `skipped: <test>: …` and returns
+/// `None`; `how` says what installs the module.
+pub fn require_python_module(module: &str, how: &str) -> Option<String> {
+    let python = std::env::var("DANEKIT_PYTHON").unwrap_or_else(|_| "python3".into());
+    let ok = Command::new(&python)
+        .args(["-c", &format!("import {module}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(python);
+    }
+    unavailable(&format!("{python} cannot import {module} ({how})"));
+    None
+}
+
 /// True when the test runs as root. Otherwise fails in CI, or prints `skipped: <test>: …` and
 /// returns `false`.
 pub fn require_root(why: &str) -> bool {

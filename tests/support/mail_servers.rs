@@ -208,6 +208,9 @@ impl MailServer {
                                 session: Session::default(),
                             };
                             let sessions = sessions.clone();
+                            // Finished connections are let go (their threads' stacks are
+                            // freed), so a server can take connections by the ten thousand.
+                            workers.retain(|w: &JoinHandle<()>| !w.is_finished());
                             workers.push(thread::spawn(move || {
                                 let session = conn.serve(behaviour);
                                 sessions.lock().unwrap().push(session);

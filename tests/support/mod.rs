@@ -6,3 +6,4 @@ pub mod dns_auth;
 pub mod interop;
 pub mod mail_servers;
 pub mod sites;
+pub mod survey_site;
