@@ -1010,19 +1010,35 @@ const SCENARIOS: &[Scenario] = {
         },
         Scenario {
             id: "rfc7672-2.2.1-insecure-mx",
-            danekit: &[DanekitRun {
-                args: &["insecure-mx.unsigned.test"],
-                verdict: "pass",
-                exit: 0,
-                hosts: &[HostWant {
-                    host: "mx.mismatch.dane.test.",
-                    preference: 10,
-                    tlsa_verdict: None,
-                    tlsa_published: false,
-                    tlsa_base: None,
-                    addresses: &[addr("127.0.0.14", 25, NoDane, None)],
-                }],
-            }],
+            danekit: &[
+                DanekitRun {
+                    args: &["insecure-mx.unsigned.test"],
+                    verdict: "pass",
+                    exit: 0,
+                    hosts: &[HostWant {
+                        host: "mx.mismatch.dane.test.",
+                        preference: 10,
+                        tlsa_verdict: None,
+                        tlsa_published: false,
+                        tlsa_base: None,
+                        addresses: &[addr("127.0.0.14", 25, NoDane, None)],
+                    }],
+                },
+                // As Postfix by default: the host's own TLSA RRset applies.
+                DanekitRun {
+                    args: &["insecure-mx.unsigned.test", "--insecure-mx", "dane"],
+                    verdict: "fail",
+                    exit: 1,
+                    hosts: &[HostWant {
+                        host: "mx.mismatch.dane.test.",
+                        preference: 10,
+                        tlsa_verdict: Some("secure"),
+                        tlsa_published: true,
+                        tlsa_base: None,
+                        addresses: &[addr("127.0.0.14", 25, Mismatch, None)],
+                    }],
+                },
+            ],
             postfix: &[
                 FingerRun {
                     options: &[],
@@ -1051,7 +1067,7 @@ const SCENARIOS: &[Scenario] = {
                  RRset. Postfix does by default (smtp_tls_dane_insecure_mx_policy = dane, \
                  posttls-finger -M dane) and fails the host's mismatching TLSA record; danekit \
                  applies DANE only below a secure MX lookup and reports no-dane, as Postfix \
-                 does with -M may.",
+                 does with -M may; with --insecure-mx dane it fails the host as Postfix does.",
             ),
         },
         Scenario {

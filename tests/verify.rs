@@ -1055,3 +1055,33 @@ fn the_first_host_is_probed_while_the_next_one_is_still_being_looked_up() {
         .unwrap();
     assert!(first < tlsa_answered);
 }
+
+#[test]
+fn insecure_mx_hosts_are_no_dane_unless_asked_like_postfix_rfc7672_section_2_2_1() {
+    let ca = root("Test Root");
+    let (l, k) = leaf(&ca, &["mx.example.test"], (2025, 2100), false);
+    let servers = start(vec![spec(
+        1,
+        Behaviour::SmtpStarttls,
+        vec![served(vec![l], k)],
+    )]);
+    let signed = zone(
+        &servers,
+        &format!("mx A {}\n_PORT._tcp.mx TLSA {WRONG}\n", servers.ip(1)),
+    );
+    let unsigned = ZoneSpec::unsigned("insecure.test").record("@ MX 10 mx.example.test.");
+    let dns = serve(Hierarchy::rooted(vec![signed, unsigned]));
+    let p = servers.port.to_string();
+    let base = ["insecure.test", "--port", &p, "--starttls", "smtp"];
+    let r = verify(&dns, &base);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.address(0, 0)["outcome"], "no-dane");
+    assert_eq!(r.doc["findings"][0]["code"], "insecure-mx");
+    let mut dane = base.to_vec();
+    dane.extend(["--insecure-mx", "dane"]);
+    let r = verify(&dns, &dane);
+    assert_eq!(r.code, 1);
+    assert_eq!(r.address(0, 0)["outcome"], "mismatch");
+    assert_eq!(r.doc["mx"][0]["tlsa_verdict"], "secure");
+    assert_eq!(r.doc["findings"], serde_json::json!([]));
+}

@@ -24,8 +24,8 @@ use crate::verify::plan::{MAX_ADDRESSES, MAX_HOSTS};
 use crate::verify::report::{AddressDoc, MxDoc, PortDoc, host_document};
 use crate::verify::run::DEFAULT_PARALLEL;
 use crate::verify::{
-    Family, Options, Outcome, Verdict, VerifyDocument, check_domain, check_offline, plan_host,
-    probe_hosts,
+    Family, InsecureMx, Options, Outcome, Verdict, VerifyDocument, check_domain, check_offline,
+    plan_host, probe_hosts,
 };
 
 #[derive(Debug, Args)]
@@ -76,6 +76,10 @@ pub struct VerifyArgs {
     /// Fail unless every address is authenticated by DANE (no-dane and tls-required fail)
     #[arg(long)]
     require_dane: bool,
+    /// Hosts of an insecure MX RRset: no-dane (RFC 7672's baseline), or dane to check their
+    /// own TLSA records as Postfix does by default
+    #[arg(long, value_enum, default_value = "no-dane")]
+    insecure_mx: InsecureMx,
     /// Name to send in SMTP EHLO [default: the connection's address literal]
     #[arg(long, value_name = "NAME", value_parser = args::ehlo)]
     ehlo: Option<String>,
@@ -183,9 +187,15 @@ pub fn run(args: &VerifyArgs, ctx: &Context, env: &mut dyn Env) -> Result<Exit, 
             };
             host_document(&result, args.require_dane, Vec::new())
         }
-        (None, Some(domain)) => {
-            check_domain(net, &validator, domain, &ports, &options, args.require_dane)
-        }
+        (None, Some(domain)) => check_domain(
+            net,
+            &validator,
+            domain,
+            &ports,
+            &options,
+            args.insecure_mx,
+            args.require_dane,
+        ),
         (None, None) => {
             return Err(Failure::input(anyhow::anyhow!(
                 "give a DOMAIN or --host NAME"
@@ -306,6 +316,18 @@ fn read_chain(raw: &OsString, env: &mut dyn Env) -> Result<Vec<Vec<u8>>, Failure
 /// hosts or addresses beyond the limits of a run.
 fn findings(doc: &VerifyDocument) -> Vec<Finding> {
     let mut out = Vec::new();
+    if let Some(mx) = &doc.mx_lookup
+        && mx.state == "insecure"
+        && doc.mx.iter().any(|m| m.tlsa_verdict.is_none())
+    {
+        out.push(Finding::warning(
+            "insecure-mx",
+            doc.domain.clone(),
+            "the MX RRset is not DNSSEC-secure, so DANE is not checked for its hosts; Postfix \
+             senders still use their TLSA records by default (smtp_tls_dane_insecure_mx_policy = \
+             dane): check that with --insecure-mx dane",
+        ));
+    }
     if doc.hosts_omitted > 0 {
         out.push(Finding::warning(
             "mx-hosts-omitted",

@@ -15,7 +15,7 @@ pub mod report;
 pub mod run;
 
 pub use outcome::{MatchedDoc, MissDoc, Outcome, ProbeResult, classify, exit_code};
-pub use plan::{HostPlan, MxState, Plan, PortPlan, TlsaState, plan, plan_host};
+pub use plan::{HostPlan, InsecureMx, MxState, Plan, PortPlan, TlsaState, plan, plan_host};
 pub use report::{Verdict, VerifyDocument};
 pub use run::{Family, HostResult, Options, check_offline, probe_hosts};
 
@@ -27,10 +27,11 @@ pub fn check_domain(
     domain: &Name,
     ports: &[u16],
     options: &Options,
+    insecure_mx: plan::InsecureMx,
     require_dane: bool,
 ) -> VerifyDocument {
     let (planned, results) = run::probe_as_planned(net, options, |submit| {
-        plan::plan_each(validator, domain, ports, submit)
+        plan::plan_each(validator, domain, ports, insecure_mx, submit)
     });
     report::domain_document(
         &name_text(domain),

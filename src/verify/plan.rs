@@ -100,6 +100,18 @@ pub struct HostPlan {
     pub ports: Vec<PortPlan>,
 }
 
+/// What to do with the hosts of an insecure MX RRset (RFC 7672 §2.2.1: a sender MAY still use
+/// DANE for them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum InsecureMx {
+    /// DANE does not apply to them (the RFC's baseline).
+    #[default]
+    NoDane,
+    /// Their own TLSA RRsets apply when their address and TLSA lookups are secure (Postfix's
+    /// default, `smtp_tls_dane_insecure_mx_policy = dane`).
+    Dane,
+}
+
 /// What a DANE sender would do for a mail domain, before any connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -117,7 +129,9 @@ pub struct Plan {
 /// for every port in `ports`.
 pub fn plan(validator: &Validator<'_>, domain: &Name, ports: &[u16]) -> Plan {
     let mut hosts = Vec::new();
-    let mut head = plan_each(validator, domain, ports, &mut |h| hosts.push(h));
+    let mut head = plan_each(validator, domain, ports, InsecureMx::NoDane, &mut |h| {
+        hosts.push(h)
+    });
     head.hosts = hosts;
     head
 }
@@ -128,6 +142,7 @@ pub fn plan_each(
     validator: &Validator<'_>,
     domain: &Name,
     ports: &[u16],
+    insecure_mx: InsecureMx,
     each: &mut dyn FnMut(HostPlan),
 ) -> Plan {
     let mx_reports = validator.validate(domain, RecordType::MX);
@@ -165,6 +180,7 @@ pub fn plan_each(
     };
     let dane = match &mx {
         MxState::Secure | MxState::Implicit => None,
+        MxState::Insecure(_) if insecure_mx == InsecureMx::Dane => None,
         MxState::Insecure(why) | MxState::ImplicitInsecure(why) => {
             Some(format!("the MX lookup is insecure: {why}"))
         }
