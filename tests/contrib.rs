@@ -312,5 +312,5 @@ fn the_duckdb_query_over_the_shards_gives_the_single_run_summary() {
         assert_eq!(rows.get(key), Some(count), "{key:?}");
     }
     assert_eq!(rows, expected);
-    assert_eq!(expected[&("domains".into(), None)], Some(7));
+    assert_eq!(expected[&("domains".into(), None)], Some(9));
 }

@@ -48,17 +48,19 @@ fn one_line_per_domain_with_every_outcome_and_the_summary() {
     assert_eq!(outcome("plain.example.test."), "no-dane");
     assert_eq!(outcome("bogus.example.test."), "dns-failure");
     assert_eq!(outcome("down.example.test."), "unreachable");
+    assert_eq!(outcome("pkix.example.test."), "tls-required");
+    assert_eq!(outcome("nostls.example.test."), "starttls-missing");
     assert!(got["null.example.test."].mx.is_empty());
     // The summary table on stderr.
     assert!(
         r.stderr
-            .contains("domains                               7\n"),
+            .contains("domains                               9\n"),
         "{}",
         r.stderr
     );
     assert!(
         r.stderr
-            .contains("  fail                                3   42.9 %\n"),
+            .contains("  fail                                4   44.4 %\n"),
         "{}",
         r.stderr
     );
@@ -71,19 +73,21 @@ fn one_line_per_domain_with_every_outcome_and_the_summary() {
     );
     assert_eq!(s.code, 1);
     let summary: Summary = serde_json::from_str(&s.stdout).unwrap();
-    assert_eq!(summary.domains, 7);
-    assert_eq!(summary.outcomes["pass"], 3);
-    assert_eq!(summary.outcomes["fail"], 3);
+    assert_eq!(summary.domains, 9);
+    assert_eq!(summary.outcomes["pass"], 4);
+    assert_eq!(summary.outcomes["fail"], 4);
     assert_eq!(summary.outcomes["indeterminate"], 1);
-    assert_eq!(summary.dnssec_signed_mx, 7);
-    assert_eq!(summary.with_tlsa, 3);
+    assert_eq!(summary.dnssec_signed_mx, 9);
+    assert_eq!(summary.with_tlsa, 5);
     assert_eq!(summary.tlsa_correct_at_every_mx, 1);
-    assert_eq!(summary.starttls_offered, 3);
+    assert_eq!(summary.starttls_offered, 4);
     assert_eq!(summary.failures["mismatch"], 1);
     assert_eq!(summary.failures["dns-failure"], 1);
     assert_eq!(summary.failures["mx-lookup"], 1);
     assert_eq!(summary.failures["unreachable"], 1);
-    assert_eq!(summary.key_types["ECDSA P-256"], 3);
+    assert_eq!(summary.failures["starttls-missing"], 1);
+    assert_eq!(summary.address_outcomes["tls-required"], 1);
+    assert_eq!(summary.key_types["ECDSA P-256"], 4);
     let mut expected = Summary::default();
     for d in got.values() {
         expected.add(d);
@@ -118,14 +122,14 @@ fn resume_skips_what_is_done_and_appends_the_rest() {
         .filter(|l| *l != "not json")
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(got.len(), 7);
+    assert_eq!(got.len(), 9);
     let by_domain: BTreeMap<String, VerifyDocument> =
         got.into_iter().map(|d| (d.domain.clone(), d)).collect();
     assert_eq!(verdicts(&by_domain), expected());
     // The summary counts the earlier lines too.
     assert!(
         r.stderr
-            .contains("domains                               7\n"),
+            .contains("domains                               9\n"),
         "{}",
         r.stderr
     );

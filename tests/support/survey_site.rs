@@ -31,6 +31,8 @@ pub const EXPECTED: &[(&str, &str)] = &[
     ("down.example.test.", "indeterminate"),
     ("null.example.test.", "pass"),
     ("gone.example.test.", "fail"),
+    ("pkix.example.test.", "pass"),
+    ("nostls.example.test.", "fail"),
 ];
 
 pub struct Site {
@@ -41,23 +43,35 @@ pub struct Site {
 }
 
 /// good: authenticated; wrong: mismatch; plain: no TLSA (no-dane); bogus: a tampered TLSA;
-/// down: nothing listens at its address; null: a null MX; gone: does not exist.
+/// down: nothing listens at its address; null: a null MX; gone: does not exist; pkix: only a
+/// PKIX-EE record (tls-required); nostls: TLSA published, no STARTTLS offered.
 pub fn site() -> Site {
     let ca = root("Test Root");
     let (l, k) = leaf(&ca, &["mx.example.test"], (2025, 2100), false);
-    let servers = start(vec![spec(
-        1,
-        Behaviour::SmtpStarttls,
-        vec![served(vec![l.clone()], k)],
-    )]);
+    let servers = start(vec![
+        spec(
+            1,
+            Behaviour::SmtpStarttls,
+            vec![served(vec![l.clone()], k.clone())],
+        ),
+        spec(
+            2,
+            Behaviour::SmtpNoStarttls,
+            vec![served(vec![l.clone()], k)],
+        ),
+    ]);
     let p = servers.port;
     let ip = servers.ip(1);
+    let no_tls = servers.ip(2);
     let down = servers.ip(9);
+    let pkix = ee(&l).replacen("3 1 1", "1 1 1", 1);
     let lines = format!(
-        "mx A {ip}\nmx2 A {ip}\nmx3 A {ip}\nmx4 A {ip}\nmx5 A {down}\n\
+        "mx A {ip}\nmx2 A {ip}\nmx3 A {ip}\nmx4 A {ip}\nmx5 A {down}\nmx6 A {ip}\nmx7 A {no_tls}\n\
          good MX 10 mx\nwrong MX 10 mx2\nplain MX 10 mx3\nbogus MX 10 mx4\ndown MX 10 mx5\n\
-         null MX 0 .\n\
-         _{p}._tcp.mx TLSA {}\n_{p}._tcp.mx2 TLSA {WRONG}\n_{p}._tcp.mx4 TLSA {}\n_{p}._tcp.mx5 TLSA {}\n",
+         pkix MX 10 mx6\nnostls MX 10 mx7\nnull MX 0 .\n\
+         _{p}._tcp.mx TLSA {}\n_{p}._tcp.mx2 TLSA {WRONG}\n_{p}._tcp.mx4 TLSA {}\n_{p}._tcp.mx5 TLSA {}\n\
+         _{p}._tcp.mx6 TLSA {pkix}\n_{p}._tcp.mx7 TLSA {}\n",
+        ee(&l),
         ee(&l),
         ee(&l),
         ee(&l)
