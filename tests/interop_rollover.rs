@@ -2150,12 +2150,17 @@ fn contrib_hooks_and_units() {
 
     // The deploy hook: every renewed name verified against the lineage's full chain; reload
     // only when all pass.
+    let live = dir.join("live/mail");
+    let live = live.to_str().unwrap();
     let lineage = [
-        ("RENEWED_LINEAGE", "/etc/letsencrypt/live/mail"),
+        ("RENEWED_LINEAGE", live),
         ("RENEWED_DOMAINS", "mail.example.test smtp.example.test"),
     ];
-    let verify_calls = "verify --host mail.example.test --ports 25 --cert /etc/letsencrypt/live/mail/fullchain.pem\n\
-                        verify --host smtp.example.test --ports 25 --cert /etc/letsencrypt/live/mail/fullchain.pem\n";
+    let verify_calls = format!(
+        "verify --host mail.example.test --ports 25 --cert {live}/fullchain.pem\n\
+         verify --host smtp.example.test --ports 25 --cert {live}/fullchain.pem\n"
+    );
+    let verify_calls = verify_calls.as_str();
     let (code, log, err, reloaded_now) =
         hook("certbot/danekit-deploy-hook", no_args, "0", &lineage);
     assert_eq!(
@@ -2188,8 +2193,10 @@ fn contrib_hooks_and_units() {
     assert!(reloaded_now);
     assert_eq!(
         log,
-        "verify --host mx1.example.test --ports 25,465,587 --cert /etc/letsencrypt/live/mail/fullchain.pem\n\
-         rollover check /srv/dane/services.yaml --state /srv/dane/state.json\n"
+        format!(
+            "verify --host mx1.example.test --ports 25,465,587 --cert {live}/fullchain.pem\n\
+             rollover check /srv/dane/services.yaml --state /srv/dane/state.json\n"
+        )
     );
     let (code, log, err, _) = hook("certbot/danekit-deploy-hook", no_args, "0", &[]);
     assert_eq!((code, log.as_str()), (2, ""), "{err}");
