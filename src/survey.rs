@@ -158,21 +158,6 @@ pub fn domain_line(number: usize, text: &str) -> Line {
     }
 }
 
-/// The recipient domain of a Postfix delivery line (`postfix/smtp[…]: ID: to=<user@domain>,
-/// relay=…`), lower case; `None` for any other line.
-pub fn log_recipient_domain(line: &str) -> Option<String> {
-    let at = line.find("postfix")?;
-    let rest = &line[at..];
-    let (process, tail) = rest.split_once(": ")?;
-    if !(process.contains("/smtp[") || process.contains("/lmtp[")) {
-        return None;
-    }
-    let to = tail.find(" to=<").map(|i| &tail[i + 5..])?;
-    let address = &to[..to.find('>')?];
-    let domain = address.rsplit_once('@')?.1.trim_end_matches('.');
-    (!domain.is_empty() && !domain.starts_with('[')).then(|| domain.to_ascii_lowercase())
-}
-
 /// A stable partition of domains into `n` shards (FNV-1a of the lower-case name, no trailing
 /// dot): the same on every machine and every run, so N copies of a survey split a list
 /// without talking to each other.
@@ -406,18 +391,6 @@ mod tests {
         assert_eq!(domain_line(4, "# c"), Line::Nothing);
         assert!(matches!(domain_line(1, "Example.ORG # x"), Line::Domain(_)));
         assert!(matches!(domain_line(7, "not a domain!"), Line::Bad(7, _)));
-    }
-
-    #[test]
-    fn postfix_delivery_lines_give_recipient_domains() {
-        let line = "Dec  2 05:00:01 mx postfix/smtp[4242]: 4XyZ1: to=<Alice@Example.ORG>, relay=mx.example.org[192.0.2.1]:25, delay=1, dsn=2.0.0, status=sent (250 ok)";
-        assert_eq!(log_recipient_domain(line), Some("example.org".into()));
-        let multi = "2026-12-02T05:00:01+00:00 mx postfix-out/smtp[1]: 4XyZ2: to=<b@sub.example.net>, relay=none, status=deferred";
-        assert_eq!(log_recipient_domain(multi), Some("sub.example.net".into()));
-        let local =
-            "Dec  2 05:00:01 mx postfix/local[9]: 4XyZ3: to=<root@mx.example.org>, status=sent";
-        assert_eq!(log_recipient_domain(local), None);
-        assert_eq!(log_recipient_domain("garbage"), None);
     }
 
     #[test]

@@ -173,10 +173,10 @@ fn domains_from_a_postfix_log_and_from_standard_input() {
     let log = site.dir.join("mail.log");
     std::fs::write(
         &log,
-        "Dec  2 05:00:01 mx postfix/smtp[1]: A1: to=<a@Good.Example.Test>, relay=mx.example.test[127.0.0.1]:25, status=sent (250 ok)\n\
-         Dec  2 05:00:02 mx postfix/smtp[1]: A2: to=<b@good.example.test>, relay=mx.example.test[127.0.0.1]:25, status=sent (250 ok)\n\
-         Dec  2 05:00:03 mx postfix/local[2]: A3: to=<root@wrong.example.test>, status=sent\n\
-         Dec  2 05:00:04 mx postfix/smtp[1]: A4: to=<c@null.example.test>, relay=none, status=bounced\n",
+        "Dec  2 05:00:01 mx postfix/smtp[1]: 4XyZ1A: to=<a@Good.Example.Test>, relay=mx.example.test[127.0.0.1]:25, status=sent (250 ok)\n\
+         Dec  2 05:00:02 mx postfix/smtp[1]: 4XyZ2A: to=<b@good.example.test>, relay=mx.example.test[127.0.0.1]:25, status=sent (250 ok)\n\
+         Dec  2 05:00:03 mx postfix/local[2]: 4XyZ3A: to=<root@wrong.example.test>, status=sent\n\
+         Dec  2 05:00:04 mx postfix/smtp[1]: 4XyZ4A: to=<c@null.example.test>, relay=none, status=bounced\n",
     )
     .unwrap();
     let r = survey(&site, &["--from-log", log.to_str().unwrap()], "");
@@ -185,6 +185,20 @@ fn domains_from_a_postfix_log_and_from_standard_input() {
     assert_eq!(
         got.keys().cloned().collect::<Vec<_>>(),
         vec!["good.example.test.", "null.example.test."]
+    );
+    // The same log gzipped is read the same way; a device is refused with its name.
+    let gz = site.dir.join("mail.log.gz");
+    let mut enc =
+        flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), Default::default());
+    std::io::Write::write_all(&mut enc, &std::fs::read(&log).unwrap()).unwrap();
+    enc.finish().unwrap();
+    let r = survey(&site, &["--from-log", gz.to_str().unwrap()], "");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(docs(&r.stdout).len(), 2);
+    let r = survey(&site, &["--from-log", "/dev/zero"], "");
+    assert_eq!(
+        (r.code, r.stderr.as_str()),
+        (2, "error: /dev/zero: is a device, not a log\n")
     );
     let r = survey(&site, &["-"], "good.example.test\nnot a domain!\n\n");
     assert_eq!(r.code, 0);

@@ -140,6 +140,12 @@ fn open(path: &Path, name: &str) -> Result<Box<dyn BufRead>, Failure> {
     )))
 }
 
+/// A log file for reading line by line: refused when it is a directory or a device, through
+/// gzip when it is gzip. `name` is the file's name for messages.
+pub(super) fn open_log(path: &Path, name: &str) -> Result<Box<dyn BufRead>, Failure> {
+    decode(open(path, name)?, name).map(|(reader, _)| reader)
+}
+
 /// Counts one input into `stats`.
 fn read_input(
     stats: &mut Stats,

@@ -17,9 +17,7 @@ use super::output::{output_format, print_json, write_stdout};
 use super::{Context, Exit, Failure, args, resolvers};
 use crate::addr::name_text;
 use crate::env::Env;
-use crate::survey::{
-    Job, Line, Lines, Summary, domain_line, log_recipient_domain, shard_of, survey_domain,
-};
+use crate::survey::{Job, Line, Lines, Summary, domain_line, shard_of, survey_domain};
 use crate::verify::report::{Verdict, VerifyDocument};
 use crate::verify::{Family, Options};
 
@@ -362,14 +360,15 @@ fn next_domain(
     None
 }
 
-/// The recipient domains of a Postfix log, each once, in order of first appearance.
+/// The recipient domains of a Postfix log (plain or gzip, read as `logstats` reads it), each
+/// once, in order of first appearance.
 fn log_domains(path: &Path) -> Result<Vec<String>, Failure> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Failure::input(anyhow::anyhow!("{}: {e}", path.display())))?;
+    let name = crate::text::escape_bytes(path.as_os_str().as_encoded_bytes());
+    let reader = super::logstats::open_log(path, &name)?;
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
-    for (_, line) in Lines::new(std::io::BufReader::new(file)).flatten() {
-        if let Some(d) = log_recipient_domain(&line)
+    for (_, line) in Lines::new(reader).flatten() {
+        if let Some(d) = crate::logstats::delivery_domain(line.as_bytes())
             && seen.insert(d.clone())
         {
             out.push(d);

@@ -387,6 +387,23 @@ fn day_text(key: u32) -> String {
     )
 }
 
+/// The recipient domain of an smtp or lmtp delivery line (whatever its status), lower case;
+/// `None` for any other line, and for a recipient without a domain or with an address literal.
+pub fn delivery_domain(text: &[u8]) -> Option<String> {
+    let frame = line::parse_frame(text)?;
+    if line::process_of(frame.program) != Process::Client {
+        return None;
+    }
+    let Event::Delivery { recipient, .. } = line::parse_event(Process::Client, frame.message)?
+    else {
+        return None;
+    };
+    let mut domain = Vec::new();
+    recipient_domain(recipient, &mut domain);
+    (domain != NO_DOMAIN.as_bytes() && !domain.starts_with(b"["))
+        .then(|| String::from_utf8_lossy(&domain).into_owned())
+}
+
 /// The domain of a recipient, lower-cased, without a final dot; [`NO_DOMAIN`] when there is
 /// none.
 fn recipient_domain(recipient: &[u8], out: &mut Vec<u8>) {
@@ -867,6 +884,20 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_lines_give_recipient_domains() {
+        let line = b"Dec  2 05:00:01 mx postfix/smtp[4242]: 4XyZ1: to=<Alice@Example.ORG>, relay=mx.example.org[192.0.2.1]:25, delay=1, dsn=2.0.0, status=sent (250 ok)";
+        assert_eq!(delivery_domain(line), Some("example.org".into()));
+        let multi = b"2026-12-02T05:00:01+00:00 mx postfix-out/smtp[1]: 4XyZ2: to=<b@sub.example.net>, relay=none, delay=0, status=deferred (connect timed out)";
+        assert_eq!(delivery_domain(multi), Some("sub.example.net".into()));
+        let local =
+            b"Dec  2 05:00:01 mx postfix/local[9]: 4XyZ3: to=<root@mx.example.org>, status=sent";
+        assert_eq!(delivery_domain(local), None);
+        let literal = b"Dec  2 05:00:01 mx postfix/smtp[4242]: 4XyZ4: to=<a@[192.0.2.7]>, relay=[192.0.2.7]:25, status=sent (250 ok)";
+        assert_eq!(delivery_domain(literal), None);
+        assert_eq!(delivery_domain(b"garbage"), None);
+    }
 
     /// 2026-12-02T05:00:00Z.
     const NOW: i64 = 1_796_187_600;
