@@ -474,3 +474,30 @@ fn malformed_state_files_are_refused_with_their_place() {
         r.stderr
     );
 }
+
+#[test]
+fn an_issuers_file_must_hold_certificates() {
+    let site = Site::new();
+    let dns = AuthServer::start(zone(&[&site.current_311], 1), vec![]);
+    let key = site.dir.join("next.pem");
+    let r = run(
+        &dns,
+        i64::from(now()),
+        &[
+            "rollover",
+            "check",
+            &site.services(),
+            "--issuers",
+            key.to_str().unwrap(),
+        ],
+        false,
+    );
+    assert_eq!(r.code, 2);
+    assert_eq!(
+        r.stderr,
+        format!(
+            "error: {}: issuer files hold certificates, not keys\n",
+            key.display()
+        )
+    );
+}

@@ -245,7 +245,11 @@ fn nagios(doc: &VerifyDocument, now: crate::time::Timestamp, warn: Duration) -> 
         .filter_map(crate::time::Timestamp::parse)
         .min();
     let warn_secs = i64::try_from(warn.as_secs()).unwrap_or(i64::MAX);
-    let soon = |t: Option<crate::time::Timestamp>| t.is_some_and(|t| t.0 - now.0 < warn_secs);
+    let soon = |t: Option<crate::time::Timestamp>| {
+        t.is_some_and(|t| t.0.saturating_sub(now.0) < warn_secs)
+    };
+    // The plugin codes are numerically danekit's Exit values 0 to 3: OK, WARNING, CRITICAL,
+    // UNKNOWN.
     let (code, word) = match doc.verdict {
         Verdict::Fail => (Exit::Input, "CRITICAL"),
         Verdict::Indeterminate => (Exit::NoVerdict, "UNKNOWN"),
@@ -286,10 +290,16 @@ fn nagios(doc: &VerifyDocument, now: crate::time::Timestamp, warn: Duration) -> 
         .map(|w| format!("{}={};;;0", w.replace('-', "_"), count(w)))
         .collect();
     if let Some(t) = leaf_expiry {
-        perf.push(format!("leaf_expiry={}s;{warn_secs};0", t.0 - now.0));
+        perf.push(format!(
+            "leaf_expiry={}s;{warn_secs};0",
+            t.0.saturating_sub(now.0)
+        ));
     }
     if let Some(t) = doc.rrsig_expiration {
-        perf.push(format!("rrsig_expiry={}s;{warn_secs};0", t.0 - now.0));
+        perf.push(format!(
+            "rrsig_expiry={}s;{warn_secs};0",
+            t.0.saturating_sub(now.0)
+        ));
     }
     let line = format!(
         "DANE {word} - {}: {} | {}\n",

@@ -183,9 +183,11 @@ pub struct RrsetReport {
 /// The earliest expiration of the valid RRSIGs that the reports relied on: over each answer
 /// and over every DS and DNSKEY RRset on its chain. `None` when there is none (an insecure
 /// answer).
-pub fn earliest_expiration(reports: &[RrsetReport]) -> Option<Timestamp> {
+pub fn earliest_expiration<'a>(
+    reports: impl IntoIterator<Item = &'a RrsetReport>,
+) -> Option<Timestamp> {
     reports
-        .iter()
+        .into_iter()
         .flat_map(|r| {
             r.rrsig
                 .iter()

@@ -290,6 +290,37 @@ mod tests {
     }
 
     #[test]
+    fn issuer_files_make_one_family_per_key_type() {
+        let pem = |text: &str| match crate::pki::parse_input("x", text.as_bytes())
+            .unwrap()
+            .loaded
+        {
+            crate::pki::Loaded::Chain(c) => c,
+            crate::pki::Loaded::Key { .. } => panic!("not certificates"),
+        };
+        let mut certs = pem(include_str!("../../tests/fixtures/pki/int-ca.pem"));
+        certs.extend(pem(include_str!(
+            "../../tests/fixtures/pki/leaf-rsa2048.pem"
+        )));
+        let families = from_certificates("issuers.pem", &certs);
+        let names: Vec<(String, KeyFamily, usize)> = families
+            .iter()
+            .map(|f| (f.name.clone(), f.issues, f.members.len()))
+            .collect();
+        let int = &certs[0];
+        let int_family = KeyFamily::of(&int.key);
+        assert!(names.contains(&(
+            format!("issuers.pem ({})", int_family.as_str()),
+            int_family,
+            1
+        )));
+        let now = Timestamp::parse("2026-12-02T00:00:00Z").unwrap();
+        let found = possible_next(&families, &int.der, int_family, now).unwrap();
+        assert!(found.contains(&int.der));
+        assert!(found.active(now));
+    }
+
+    #[test]
     fn the_next_issuers_follow_the_generation_in_force() {
         let families = builtin();
         let r11 = &families[0].members[1].der;

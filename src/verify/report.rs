@@ -262,14 +262,13 @@ pub fn host_document(
 }
 
 fn earliest(mx_reports: &[RrsetReport], hosts: &[HostResult]) -> Option<Timestamp> {
-    let mut all: Vec<RrsetReport> = mx_reports.to_vec();
-    for h in hosts {
-        all.extend(h.plan.address_reports.iter().cloned());
-        for p in &h.plan.ports {
-            all.extend(p.reports.iter().cloned());
-        }
-    }
-    crate::dnssec::earliest_expiration(&all)
+    let hosts = hosts.iter().flat_map(|h| {
+        h.plan
+            .address_reports
+            .iter()
+            .chain(h.plan.ports.iter().flat_map(|p| p.reports.iter()))
+    });
+    crate::dnssec::earliest_expiration(mx_reports.iter().chain(hosts))
 }
 
 fn run_verdict(hosts: &[HostResult], require_dane: bool) -> Verdict {
